@@ -1,0 +1,338 @@
+"""Base classes shared by every sksid estimator.
+
+* :class:`SkorchParamsMixin`: skorch-style ``module__*`` / ``optimizer__*`` /
+  ``callbacks__*`` / ``iterator_train__*`` pass-through parameters that survive
+  ``get_params``/``set_params``/``clone`` (and therefore Pipeline and GridSearchCV).
+* :class:`BaseRecommender`: fit/predict on item-id histories; ``score`` is NDCG@top_k so
+  that ``GridSearchCV`` works without an explicit scorer.
+* :class:`TorchSequentialRecommender`: the training/prediction skeleton of every
+  torch-backed sequential recommender (SASRec, IntRR, TIGER): causal training windows,
+  a held-out validation target per user for early stopping on NDCG, a
+  :class:`~sksid._skorch.SIDNet` built with ``module__`` parameters, batched top-K on the
+  device, popularity fallback for empty histories, CPU loading of GPU-trained models.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import EarlyStopping, ProgressBar
+
+from ._skorch import RankingValidation, SIDNet, autocast_context
+from ._validation import check_random_state_seed, check_sequences, check_targets, resolve_device
+from .sequences import SIDSequences, pad_histories, training_windows
+
+__all__ = ["SkorchParamsMixin", "BaseRecommender", "TorchSequentialRecommender"]
+
+_PREFIXES = ("module__", "optimizer__", "callbacks__", "iterator_train__", "iterator_valid__")
+
+
+class SkorchParamsMixin:
+    """skorch-style prefixed parameters for sklearn estimators.
+
+    ``Est(module__n_heads=4)`` stores ``module__n_heads`` as a parameter; ``get_params``
+    returns it, ``set_params(module__n_heads=2)`` changes it and ``clone`` copies it, so
+    ``GridSearchCV(param_grid={"rec__module__n_heads": [2, 4]})`` works.
+    """
+
+    _param_prefixes = _PREFIXES
+
+    def _store_prefixed(self, kwargs):
+        for key, value in kwargs.items():
+            if not key.startswith(self._param_prefixes):
+                raise TypeError(
+                    f"{type(self).__name__}.__init__() got an unexpected keyword argument {key!r}; "
+                    f"extra parameters must start with one of {self._param_prefixes}"
+                )
+            setattr(self, key, value)
+
+    def _prefixed_names(self):
+        return sorted(k for k in vars(self) if k.startswith(self._param_prefixes))
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update({k: getattr(self, k) for k in self._prefixed_names()})
+        return params
+
+    def set_params(self, **params):
+        prefixed = {k: v for k, v in params.items() if k.startswith(self._param_prefixes)}
+        for key, value in prefixed.items():
+            setattr(self, key, value)
+        rest = {k: v for k, v in params.items() if k not in prefixed}
+        if rest:
+            super().set_params(**rest)
+        return self
+
+    def _params_for(self, prefix: str) -> dict:
+        p = prefix + "__"
+        return {k[len(p):]: getattr(self, k) for k in self._prefixed_names() if k.startswith(p)}
+
+
+class BaseRecommender(BaseEstimator):
+    """Common API of sksid recommenders: ``fit(X, y)``, ``predict(X)``, ``score(X, y)``.
+
+    ``X`` is a list of 1-D int arrays (histories, oldest first); ``y`` holds the next item
+    of each history. ``predict`` returns an ``(n_users, top_k)`` array of item ids, best
+    first.
+    """
+
+    def score(self, X, y):
+        """NDCG@``top_k`` of the predictions for ``X`` against the next items ``y``."""
+        from .metrics import ndcg_at_k
+
+        pred = self.predict(X)
+        return float(ndcg_at_k(np.asarray(y), pred, pred.shape[1]))
+
+    def _check_top_k(self, n_items):
+        if not isinstance(self.top_k, (int, np.integer)) or self.top_k < 1:
+            raise ValueError(f"top_k must be a positive int, got {self.top_k!r}")
+        if self.top_k > n_items:
+            raise ValueError(f"top_k={self.top_k} exceeds the number of catalogue items ({n_items})")
+
+    def _fit_popularity(self, X, y, n_items):
+        counts = np.zeros(n_items, dtype=np.int64)
+        for s in X:
+            np.add.at(counts, s, 1)
+        if y is not None:
+            np.add.at(counts, y, 1)
+        self.item_popularity_ = counts
+        # stable: ties broken by the smaller id
+        self.popular_items_ = np.argsort(-counts, kind="stable")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        tags.requires_fit = True
+        return tags
+
+
+def _infer_n_items(X, y):
+    hi = max((int(s.max()) for s in X if s.size), default=-1)
+    if y is not None and len(y):
+        hi = max(hi, int(np.max(y)))
+    if hi < 0:
+        raise ValueError("cannot infer the catalogue size: X and y contain no item at all")
+    return hi + 1
+
+
+class TorchSequentialRecommender(SkorchParamsMixin, BaseRecommender):
+    """Skeleton of the torch-backed sequential recommenders.
+
+    Subclasses set ``_module_class`` and implement ``_module_kwargs()``,
+    ``_train_inputs(inputs, targets)`` (the dict passed to ``module(**batch)`` during
+    training) and ``_rank(module, items, lengths, k)`` (top-``k`` ids of a padded batch,
+    on the device). Shared parameters (documented on each subclass): ``max_len``,
+    ``max_epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``patience``,
+    ``validation_fraction``, ``top_k``, ``device``, ``random_state``, ``verbose``,
+    ``compile``.
+    """
+
+    _module_class = None
+    _needs_codes = False
+
+    # ---- hooks ------------------------------------------------------------------------
+    def _module_kwargs(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _train_inputs(self, inputs: np.ndarray, targets: np.ndarray) -> dict:
+        return {"items": inputs, "targets": targets}
+
+    def _rank(self, module, items, lengths, k):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _prepare_catalogue(self, X, y):
+        """Set ``n_items_`` (and codes for SID models) from the training input."""
+        if isinstance(X, SIDSequences):
+            self.n_items_ = X.n_items
+        else:
+            self.n_items_ = _infer_n_items(X, y)
+
+    # ---- fit ---------------------------------------------------------------------------
+    def _validate_fit_input(self, X, y):
+        if isinstance(X, SIDSequences):
+            seqs = check_sequences(X, n_items=X.n_items)
+        else:
+            seqs = check_sequences(X)
+        y = None if y is None else check_targets(y, len(seqs))
+        return seqs, y
+
+    def _make_callbacks(self, valid_fn):
+        cbs = []
+        if valid_fn is not None:
+            cbs.append(("valid_ndcg", RankingValidation(valid_fn, name="valid_ndcg")))
+            cbs.append(("early_stopping", EarlyStopping(
+                monitor="valid_ndcg", lower_is_better=False, patience=self.patience,
+                load_best=True, sink=(print if self.verbose else (lambda *a, **k: None)))))
+        if self.verbose and self.verbose >= 2:
+            cbs.append(("progress", ProgressBar()))
+        return cbs
+
+    def fit(self, X, y=None, eval_set=None):
+        """Fit on histories ``X`` and their next items ``y``.
+
+        Every position of every ``X[i] + [y[i]]`` is a training target (causal
+        teacher forcing, windows of ``max_len`` items). Unless ``eval_set`` is given, the
+        next item ``y[i]`` of a random ``validation_fraction`` of users is held out and
+        NDCG@10 on it drives early stopping (best epoch restored).
+
+        Parameters
+        ----------
+        X : list of 1-D int arrays or SIDSequences
+        y : array-like of shape (n_users,), optional
+        eval_set : tuple (X_valid, y_valid), optional
+            Explicit validation histories and targets for early stopping (e.g. the
+            leave-last-out validation split); then no training target is held out.
+
+        Returns
+        -------
+        self
+        """
+        seqs, y = self._validate_fit_input(X, y)
+        self._prepare_catalogue(X, y)
+        n_items = self.n_items_
+        if y is not None and y.size and y.max() >= n_items:
+            raise ValueError(f"y contains item ids >= n_items ({n_items})")
+        self._check_top_k(n_items)
+        seed = check_random_state_seed(self.random_state)
+        self.device_ = resolve_device(self.device)
+        rng = np.random.RandomState(seed)
+
+        valid_X = valid_y = None
+        held = np.zeros(len(seqs), dtype=bool)
+        if eval_set is not None:
+            valid_X = check_sequences(eval_set[0], n_items=n_items, name="eval_set X")
+            valid_y = check_targets(eval_set[1], len(valid_X), n_items=n_items, name="eval_set y")
+        elif y is not None and self.validation_fraction and self.validation_fraction > 0:
+            n_val = int(round(self.validation_fraction * len(seqs)))
+            if n_val > 0:
+                held[rng.choice(len(seqs), size=n_val, replace=False)] = True
+                valid_X = [s for s, h in zip(seqs, held) if h]
+                valid_y = y[held]
+        train_y = None if y is None else np.where(held, -1, y)
+        inputs, targets = self._windows(seqs, train_y)
+        if inputs.shape[0] == 0:
+            raise ValueError("no training pairs: every sequence (with its target) has fewer than 2 items")
+        self._fit_popularity([s for s in seqs], None if y is None else y[~held], n_items)
+
+        valid_fn = None
+        if valid_X is not None and len(valid_X):
+            v_items, v_len = pad_histories(valid_X, self.max_len)
+
+            def valid_fn(net, _items=v_items, _len=v_len, _y=valid_y):
+                from .metrics import ndcg_at_k
+                ids = self._predict_padded(net.module_, _items, _len, 10)
+                return ndcg_at_k(_y, ids, 10)
+
+        module_kwargs = self._module_kwargs()
+        module_kwargs.update(self._params_for("module"))
+        net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
+        for prefix in ("optimizer", "iterator_train", "iterator_valid", "callbacks"):
+            net_kwargs.update({f"{prefix}__{k}": v for k, v in self._params_for(prefix).items()})
+        net_kwargs.setdefault("optimizer__weight_decay", self.weight_decay)
+        net_kwargs.setdefault("iterator_train__seed", seed)
+        self.net_ = SIDNet(
+            module=self._module_class,
+            optimizer=torch.optim.AdamW,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            device=self.device_,
+            callbacks=self._make_callbacks(valid_fn),
+            verbose=int(bool(self.verbose)),
+            compile_forward=self._use_compile(),
+            **net_kwargs,
+        )
+        train = self._train_inputs(inputs, targets)
+        devices = [torch.cuda.current_device()] if self.device_.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            self.net_.fit(train, None)
+        hist = self.net_.history
+        self.n_epochs_ = len(hist)
+        self.history_ = [
+            {k: row[k] for k in ("epoch", "train_loss", "valid_ndcg", "dur") if k in row} for row in hist
+        ]
+        return self
+
+    def _use_compile(self):
+        if self.compile == "auto":
+            return self.device_.startswith("cuda")
+        return bool(self.compile)
+
+    def _windows(self, seqs, y):
+        """Training windows; targets of held-out rows are dropped (y == -1)."""
+        if y is None:
+            return training_windows(seqs, None, self.max_len)
+        keep = y >= 0
+        parts = []
+        if keep.any():
+            parts.append(training_windows([s for s, k in zip(seqs, keep) if k], y[keep], self.max_len))
+        if (~keep).any():
+            parts.append(training_windows([s for s, k in zip(seqs, keep) if not k], None, self.max_len))
+        return tuple(np.concatenate(p) for p in zip(*parts))
+
+    # ---- predict -----------------------------------------------------------------------
+    def _check_predict_input(self, X):
+        check_is_fitted(self, "net_")
+        return check_sequences(X, n_items=self.n_items_)
+
+    def _predict_padded(self, module, items, lengths, k, batch_size=None):
+        """Top-``k`` ids for padded histories; empty ones get the popularity ranking."""
+        batch_size = batch_size or max(self.batch_size, 256)
+        was_training = module.training
+        module.eval()
+        out = np.empty((items.shape[0], k), dtype=np.int64)
+        dev = self.device_
+        try:
+            with torch.no_grad(), autocast_context(dev):
+                for b in range(0, items.shape[0], batch_size):
+                    it = torch.as_tensor(items[b:b + batch_size], device=dev)
+                    ln = torch.as_tensor(lengths[b:b + batch_size], device=dev)
+                    out[b:b + batch_size] = self._rank(module, it, ln, k).cpu().numpy()
+        finally:
+            module.train(was_training)
+        empty = lengths == 0
+        if empty.any():
+            out[empty] = self.popular_items_[:k]
+        return out
+
+    def predict(self, X):
+        """Top-``top_k`` next-item ids for each history, best first.
+
+        Histories longer than ``max_len`` are truncated to their most recent items; an
+        empty history gets the training popularity ranking; unknown item ids raise.
+
+        Returns
+        -------
+        ndarray of shape (n_users, top_k), int64
+        """
+        seqs = self._check_predict_input(X)
+        items, lengths = pad_histories(seqs, self.max_len)
+        return self._predict_padded(self.net_.module_, items, lengths, self.top_k)
+
+    # ---- persistence -------------------------------------------------------------------
+    def __setstate__(self, state):
+        dev = state.get("device_")
+        if dev is not None and str(dev).startswith("cuda") and not torch.cuda.is_available():
+            state["device_"] = "cpu"
+            net = state.get("net_")
+            if net is not None:
+                net.device = "cpu"
+        self.__dict__.update(state)
+
+    def to_device(self, device):
+        """Move a fitted model to ``device`` (e.g. after loading a GPU model on a CPU)."""
+        check_is_fitted(self, "net_")
+        self.device_ = resolve_device(device)
+        self.net_.device = self.device_
+        self.net_.module_.to(self.device_)
+        return self
+
+
+def clone_module_state(module):
+    """A detached copy of a module's state dict (for tests and analysis)."""
+    return copy.deepcopy({k: v.detach().cpu() for k, v in module.state_dict().items()})

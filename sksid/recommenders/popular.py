@@ -1,0 +1,71 @@
+"""The popularity floor every model must beat."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import check_sequences, check_targets
+from ..base import BaseRecommender, _infer_n_items
+from ..sequences import SIDSequences
+
+__all__ = ["MostPopular"]
+
+
+class MostPopular(BaseRecommender):
+    """Recommend the items with most training interactions, to every user.
+
+    Parameters
+    ----------
+    top_k : int, default=10
+        Number of ids returned per user.
+    exclude_seen : bool, default=False
+        Skip items already in the user's history (the benchmark protocol keeps them, as
+        RecBole does).
+    random_state : None
+        Unused; kept so every recommender shares the same parameters.
+    device : str
+        Unused (numpy only); kept for a uniform API.
+
+    Attributes
+    ----------
+    item_popularity_ : ndarray of shape (n_items,)
+    popular_items_ : ndarray of shape (n_items,), ids by decreasing popularity
+    n_items_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rec = MostPopular(top_k=2).fit([np.array([0, 1]), np.array([1])], [2, 1])
+    >>> rec.predict([np.array([0])]).tolist()
+    [[1, 0]]
+    """
+
+    def __init__(self, top_k=10, exclude_seen=False, random_state=None, device="auto"):
+        self.top_k = top_k
+        self.exclude_seen = exclude_seen
+        self.random_state = random_state
+        self.device = device
+
+    def fit(self, X, y=None):
+        """Count interactions in histories ``X`` and targets ``y``; returns self."""
+        n_items = X.n_items if isinstance(X, SIDSequences) else None
+        seqs = check_sequences(X, n_items=n_items)
+        y = None if y is None else check_targets(y, len(seqs), n_items=n_items)
+        self.n_items_ = n_items or _infer_n_items(seqs, y)
+        self._check_top_k(self.n_items_)
+        self._fit_popularity(seqs, y, self.n_items_)
+        return self
+
+    def predict(self, X):
+        """Top-``top_k`` popular ids per history, shape (n_users, top_k)."""
+        check_is_fitted(self, "popular_items_")
+        seqs = check_sequences(X, n_items=self.n_items_)
+        k = self.top_k
+        if not self.exclude_seen:
+            return np.tile(self.popular_items_[:k], (len(seqs), 1))
+        out = np.empty((len(seqs), k), dtype=np.int64)
+        pool = self.popular_items_
+        for i, s in enumerate(seqs):  # per-user set difference; cheap (numpy, no torch)
+            cand = pool[: k + s.size]
+            out[i] = cand[~np.isin(cand, s)][:k]
+        return out
