@@ -1,0 +1,10 @@
+"""Data loaders returning chronological interaction sequences with item metadata.
+
+All loaders return a :class:`SequenceDataset`: one chronological item-id sequence per
+user (ids ``0 .. n_items - 1``) plus item text, categories and popularity.
+"""
+from ._base import SequenceDataset, k_core_filter
+from .amazon import load_amazon
+from .movielens import load_movielens_100k
+
+__all__ = ["SequenceDataset", "k_core_filter", "load_amazon", "load_movielens_100k"]
