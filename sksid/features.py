@@ -153,13 +153,17 @@ def embed_text(texts: Sequence[str | None], batch_size: int = 256, cache_dir: st
     model = _load_model(device)
     from tqdm.auto import tqdm
 
+    # longest texts first, so each batch pads to similar lengths; restored afterwards
+    order = np.argsort([-len(t) for t in texts], kind="stable")
     chunks = []
     starts = range(0, len(texts), batch_size)
     for start in tqdm(starts, total=len(starts), desc="embed_text", unit="batch", disable=not show_progress):
-        emb = model.encode(texts[start:start + batch_size], batch_size=batch_size, show_progress_bar=False,
+        batch = [texts[i] for i in order[start:start + batch_size]]
+        emb = model.encode(batch, batch_size=batch_size, show_progress_bar=False,
                            convert_to_numpy=True, normalize_embeddings=normalize)
         chunks.append(np.asarray(emb, dtype=np.float32))
-    out = np.concatenate(chunks, axis=0)
+    out = np.empty((len(texts), chunks[0].shape[1]), dtype=np.float32)
+    out[order] = np.concatenate(chunks, axis=0)
 
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)

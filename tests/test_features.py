@@ -103,6 +103,9 @@ def test_embed_text_real_and_cached(tmp_path, monkeypatch):
     # batch size does not change the result
     X1 = embed_text(texts, batch_size=256, cache_dir=False, show_progress=False)
     np.testing.assert_allclose(X, X1, atol=1e-5)
+    # rows follow the input order (texts are batched by length internally)
+    single = embed_text([texts[3], texts[0]], cache_dir=False, show_progress=False)
+    np.testing.assert_allclose(single, X[[3, 0]], atol=1e-5)
 
     def no_load(device):
         raise AssertionError("the model was loaded despite a cache hit")
