@@ -251,6 +251,10 @@ class TorchSequentialRecommender(SkorchParamsMixin, BaseRecommender):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             self.net_.fit(train, None)
+        # the validation callbacks hold closures and a copy of the best weights: they
+        # are training-time state, dropped so the fitted model pickles small and clean
+        self.net_.callbacks = None
+        self.net_.initialize_callbacks()
         hist = self.net_.history
         self.n_epochs_ = len(hist)
         self.history_ = [

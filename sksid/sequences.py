@@ -140,18 +140,19 @@ def training_windows(X, y, max_len: int, stride: int | None = None) -> tuple[np.
         n_t = full.size - 1  # number of (context, target) pairs
         if n_t <= 0:
             continue
-        # window ends (exclusive, in target index space 1..n_t), from the end backwards
-        ends = list(range(n_t, max_len, -stride))
-        ends.append(min(max_len, n_t))
-        covered = n_t + 1
-        for end in ends:  # targets are full[end - w + 1 : end + 1]
+        # window ends (target indices), earliest first: the first window starts at the
+        # sequence start and claims all its targets; each later window moves ``stride``
+        # items on and claims only the targets it adds (its last ``stride`` positions).
+        ends = [min(max_len, n_t)]
+        while ends[-1] < n_t:
+            ends.append(min(ends[-1] + stride, n_t))
+        prev_end = 0
+        for end in ends:  # inputs full[start:end], targets full[start+1:end+1]
             start = max(0, end - max_len)
             inp = full[start:end]
             tgt = full[start + 1 : end + 1].copy()
-            # only targets not yet covered by a later window keep their loss
-            tgt_idx = np.arange(start + 1, end + 1)
-            tgt[tgt_idx >= covered] = PAD
-            covered = start + 1
+            tgt[np.arange(start + 1, end + 1) <= prev_end] = PAD
+            prev_end = end
             row_i = np.full(max_len, PAD, dtype=np.int64)
             row_t = np.full(max_len, PAD, dtype=np.int64)
             row_i[: inp.size] = inp

@@ -1,0 +1,130 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from sksid.recommenders import MostPopular, SASRecRecommender
+from sksid.testing import check_recommender
+
+
+def tiny_sasrec(**kw):
+    params = dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_epochs=3, batch_size=64,
+                  device="cpu", random_state=0, validation_fraction=0.2, patience=2)
+    params.update(kw)
+    return SASRecRecommender(**params)
+
+
+def test_sasrec_contract(synthetic_sequences):
+    X, y = synthetic_sequences
+    check_recommender(tiny_sasrec(), X, y)
+
+
+def test_mostpopular_contract(synthetic_sequences):
+    X, y = synthetic_sequences
+    check_recommender(MostPopular(top_k=5), X, y)
+
+
+def test_mostpopular_counts_and_exclude_seen():
+    X = [np.array([0, 1, 1]), np.array([2])]
+    rec = MostPopular(top_k=2).fit(X, [1, 0])
+    np.testing.assert_array_equal(rec.item_popularity_, [2, 3, 1])
+    assert rec.predict([np.array([2])]).tolist() == [[1, 0]]
+    rec = MostPopular(top_k=2, exclude_seen=True).fit(X, [1, 0])
+    assert rec.predict([np.array([1])]).tolist() == [[0, 2]]
+
+
+def test_sasrec_learns_a_pattern(synthetic_sequences):
+    X, y = synthetic_sequences
+    rec = tiny_sasrec(max_epochs=40, patience=40, lr=5e-3, validation_fraction=0.0).fit(X, y)
+    pred = rec.predict(X)
+    # item i is followed by i+1: the next item should be ranked first for most users
+    assert np.mean(pred[:, 0] == y) > 0.8
+    assert rec.n_epochs_ == 40
+
+
+def test_sasrec_training_loss_decreases_and_early_stopping(ml_small):
+    d = ml_small
+    rec = tiny_sasrec(max_epochs=6, patience=2, verbose=0).fit(
+        d["X_train"], d["y_train"], eval_set=(d["X_valid"], d["y_valid"]))
+    losses = [h["train_loss"] for h in rec.history_]
+    assert losses[-1] < losses[0]
+    assert all("valid_ndcg" in h for h in rec.history_)
+
+
+def test_sasrec_item_embeddings_and_scores(synthetic_sequences):
+    X, y = synthetic_sequences
+    rec = tiny_sasrec().fit(X, y)
+    emb = rec.item_embeddings_
+    assert emb.shape == (rec.n_items_, 16) and np.isfinite(emb).all()
+    scores = rec.predict_scores(X[:4])
+    assert scores.shape == (4, rec.n_items_)
+    np.testing.assert_array_equal(np.argsort(-scores, axis=1, kind="stable")[:, :10], rec.predict(X[:4]))
+
+
+def test_sasrec_exclude_seen(synthetic_sequences):
+    X, y = synthetic_sequences
+    rec = tiny_sasrec(exclude_seen=True, top_k=5).fit(X, y)
+    pred = rec.predict(X[:20])
+    for hist, row in zip(X[:20], pred):
+        assert not np.isin(row, hist[-rec.max_len:]).any()
+
+
+def test_sasrec_bad_inputs(synthetic_sequences):
+    X, y = synthetic_sequences
+    rec = tiny_sasrec(max_epochs=1).fit(X, y)
+    # empty history: popularity fallback (documented)
+    pred = rec.predict([np.array([], dtype=np.int64), X[0]])
+    np.testing.assert_array_equal(pred[0], rec.popular_items_[:10])
+    # longer than max_len: truncated to the most recent items (same as explicit truncation)
+    long = np.concatenate([X[0]] * 10)
+    np.testing.assert_array_equal(rec.predict([long]), rec.predict([long[-rec.max_len:]]))
+    with pytest.raises(ValueError, match="unknown"):
+        rec.predict([np.array([10_000])])
+    with pytest.raises(ValueError, match="top_k"):
+        tiny_sasrec(top_k=1000).fit(X, y)
+    with pytest.raises(ValueError, match="entries"):
+        tiny_sasrec().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="no training pairs"):
+        tiny_sasrec(top_k=1).fit([np.array([1])] * 3, None)
+
+
+def test_sasrec_module_params_and_clone(synthetic_sequences):
+    X, y = synthetic_sequences
+    rec = tiny_sasrec(module__dropout=0.0)
+    assert rec.get_params()["module__dropout"] == 0.0
+    rec.set_params(module__n_heads=4, lr=1e-2)
+    c = clone(rec)
+    assert c.module__n_heads == 4 and c.lr == 1e-2
+    c.fit(X, y)
+    assert c.net_.module_.backbone.blocks[0].n_heads == 4
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        SASRecRecommender(bogus=1)
+
+
+def test_sasrec_gridsearch(ml_small):
+    from sklearn.model_selection import GridSearchCV
+    from sksid.model_selection import leave_last_out
+
+    d = ml_small
+    seqs = [np.append(x, [yv, yt]) for x, yv, yt in zip(d["X_valid"], d["y_valid"], d["y_test"])]
+    split = leave_last_out(seqs, max_len=20)
+    X, y, cv = split.search_data()
+    gs = GridSearchCV(tiny_sasrec(max_epochs=1), {"d_model": [8, 16]}, cv=cv, n_jobs=1)
+    gs.fit(X, y)
+    assert set(gs.cv_results_["param_d_model"]) == {8, 16}
+    assert np.isfinite(gs.best_score_)
+
+
+def test_gpu_model_loads_on_cpu(synthetic_sequences, monkeypatch):
+    """A model pickled with device_='cuda' loads and predicts on a CPU-only machine."""
+    import pickle
+
+    X, y = synthetic_sequences
+    rec = tiny_sasrec().fit(X, y)
+    ref = rec.predict(X[:5])
+    rec.device_ = "cuda"  # as if trained on a GPU
+    data = pickle.dumps(rec)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    loaded = pickle.loads(data)
+    assert loaded.device_ == "cpu"
+    np.testing.assert_array_equal(loaded.predict(X[:5]), ref)
