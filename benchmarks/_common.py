@@ -1,0 +1,77 @@
+"""Helpers shared by the benchmark scripts: data loading, timing, markdown tables."""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+
+
+def amazon_path():
+    """Amazon Beauty folder: $SKSID_AMAZON_BEAUTY, else ../shared/data/amazon-beauty if present."""
+    env = os.environ.get("SKSID_AMAZON_BEAUTY")
+    if env and Path(env).exists():
+        return Path(env)
+    guess = ROOT.parent / "shared" / "data" / "amazon-beauty"
+    return guess if guess.exists() else None
+
+
+def load_dataset(name: str):
+    from sksid.datasets import load_amazon, load_movielens_100k
+
+    if name == "movielens":
+        return load_movielens_100k()
+    if name == "amazon":
+        path = amazon_path()
+        if path is None:
+            raise SystemExit("Amazon Beauty not found: set SKSID_AMAZON_BEAUTY to its folder")
+        return load_amazon(path)
+    raise SystemExit(f"unknown dataset {name!r}")
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
+
+
+def machine_line() -> str:
+    import torch
+
+    dev = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU only"
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"{dev}")
+
+
+def markdown_table(rows: list[dict], floatfmt: str = ".4f") -> str:
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    for r in rows[1:]:
+        cols += [c for c in r if c not in cols]
+    out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r.get(c, "")
+            if isinstance(v, (float, np.floating)):
+                cells.append(format(v, floatfmt))
+            else:
+                cells.append(str(v))
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def write_result(name: str, text: str) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(text)
+    return path
