@@ -1,0 +1,185 @@
+"""Semantic-ID catalogue tables and the constrained beam search shared by IntRR and TIGER.
+
+* :func:`disambiguate` applies TIGER's collision rule: items that share a code tuple get
+  an extra last level ``0, 1, 2, ...`` (by item id), so every full tuple names one item.
+* :class:`PrefixTrie` is a dense trie of the catalogue's tuples: for level ``l`` a
+  ``(n_prefix_l, K_l)`` table of child-prefix ids (``-1``: no catalogue item starts with
+  that prefix) and, at the end, the item id of every full tuple. It is an ``nn.Module``
+  of buffers so that it moves with the model to the device.
+* :func:`beam_search` is the one vectorised search: at each level it expands every beam
+  by the whole codebook, masks invalid prefixes through the trie, and keeps the
+  ``beam_width`` best sums of level log-probabilities. Models only provide a ``step``
+  function (IntRR: one MLP on ``[C_{l-1}[y]; h_u]``; TIGER: one incremental transformer
+  step per level).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["disambiguate", "PrefixTrie", "beam_search"]
+
+
+def disambiguate(codes, weights=None, codebook_sizes=None):
+    """Make every item's code tuple unique with TIGER's extra-level rule.
+
+    Items sharing a tuple get an appended code ``0, 1, 2, ...`` (ordered by item id) with
+    weight 1; when no tuple is shared, the inputs are returned unchanged.
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_items, L), int
+    weights : array-like of shape (n_items, L), optional (ones when absent)
+    codebook_sizes : sequence of int of length L, optional (``codes.max(0) + 1``)
+
+    Returns
+    -------
+    codes : ndarray (n_items, L or L + 1), int64
+    weights : ndarray (n_items, L or L + 1), float32
+    codebook_sizes : tuple of int
+    n_colliding : int
+        Number of items that share their tuple with another item.
+
+    Examples
+    --------
+    >>> c, w, k, n = disambiguate([[0, 1], [0, 1], [1, 0]])
+    >>> c.tolist(), k, n
+    ([[0, 1, 0], [0, 1, 1], [1, 0, 0]], (2, 2, 2), 2)
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.ndim != 2 or codes.shape[0] == 0 or codes.shape[1] == 0:
+        raise ValueError(f"codes must be a non-empty 2-D (n_items, L) array, got shape {codes.shape}")
+    n, L = codes.shape
+    weights = np.ones(codes.shape, np.float32) if weights is None else np.asarray(weights, np.float32)
+    if weights.shape != codes.shape:
+        raise ValueError(f"weights shape {weights.shape} differs from codes shape {codes.shape}")
+    if codes.min() < 0:
+        raise ValueError("codes must be non-negative")
+    if codebook_sizes is None:
+        codebook_sizes = codes.max(axis=0) + 1
+    sizes = tuple(int(k) for k in codebook_sizes)
+    if len(sizes) != L:
+        raise ValueError(f"codebook_sizes has {len(sizes)} entries for codes of length {L}")
+    too_big = codes.max(axis=0) >= np.asarray(sizes)
+    if too_big.any():
+        raise ValueError(f"codes exceed codebook_sizes {sizes} at level(s) {np.flatnonzero(too_big).tolist()}")
+    _, inv, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    if counts.max() == 1:
+        return codes.copy(), weights.copy(), sizes, 0
+    order = np.lexsort((np.arange(n), inv))  # by group, then by item id
+    sorted_inv = inv[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_inv)) + 1]
+    group_start = np.repeat(starts, np.diff(np.r_[starts, n]))
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n) - group_start
+    n_colliding = int(counts[counts > 1].sum())
+    return (np.hstack([codes, rank[:, None]]),
+            np.hstack([weights, np.ones((n, 1), np.float32)]),
+            sizes + (int(counts.max()),), n_colliding)
+
+
+class PrefixTrie(nn.Module):
+    """Dense trie of the catalogue's (unique) code tuples, as device buffers.
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_items, L), int
+        Disambiguated codes (every row unique; see :func:`disambiguate`).
+    codebook_sizes : sequence of int of length L
+
+    Attributes
+    ----------
+    children_<l> : LongTensor (n_prefix_l, K_l)
+        Id of the length-``l+1`` prefix reached from prefix ``p`` with code ``c``, or -1.
+    leaf_item : LongTensor (n_items,)
+        Item id of every full tuple (prefix id at depth L).
+
+    Examples
+    --------
+    >>> t = PrefixTrie([[0, 1], [1, 0]], (2, 2))
+    >>> t.child(0).tolist(), t.child(1).tolist()
+    ([[0, 1]], [[-1, 0], [1, -1]])
+    """
+
+    def __init__(self, codes, codebook_sizes):
+        super().__init__()
+        codes = np.asarray(codes, dtype=np.int64)
+        n, L = codes.shape
+        sizes = [int(k) for k in codebook_sizes]
+        prefix = np.zeros(n, np.int64)
+        n_prefix = 1
+        self.n_levels = L
+        self.codebook_sizes = tuple(sizes)
+        for l in range(L):
+            K = sizes[l]
+            key = prefix * K + codes[:, l]
+            uniq, new = np.unique(key, return_inverse=True)
+            child = np.full((n_prefix, K), -1, np.int64)
+            child[uniq // K, uniq % K] = np.arange(uniq.size)
+            self.register_buffer(f"children_{l}", torch.as_tensor(child))
+            prefix, n_prefix = new.reshape(-1), uniq.size
+        if n_prefix != n:
+            raise ValueError(f"{n - n_prefix} items share a full code tuple; disambiguate the codes first")
+        leaf = np.empty(n, np.int64)
+        leaf[prefix] = np.arange(n)
+        self.register_buffer("leaf_item", torch.as_tensor(leaf))
+
+    def child(self, level: int) -> torch.Tensor:
+        return getattr(self, f"children_{level}")
+
+
+@torch.no_grad()
+def beam_search(step, trie: PrefixTrie, batch_size: int, beam_width: int, k: int):
+    """Constrained beam search over the levels of a Semantic ID.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(level, codes, parent) -> logp``: ``codes`` (B, W, level) are the codes
+        chosen so far by each of the W beams, ``parent`` (B, W) the index of each beam in
+        the previous level's beams (None at level 0, where W = 1); returns the
+        log-probabilities (B, W, K_level) of the next code. Stateful steps (TIGER's KV
+        cache) reorder their state with ``parent``.
+    trie : PrefixTrie
+    batch_size : int
+    beam_width : int
+        Beams kept after each level (at most ``W x K`` candidates exist).
+    k : int
+        Items returned (``k <= beam_width``).
+
+    Returns
+    -------
+    items : LongTensor (B, k)
+        Distinct catalogue ids, best first.
+    scores : FloatTensor (B, k)
+        Summed level log-probabilities of the returned items.
+
+    Notes
+    -----
+    With ``W`` beams kept and every catalogue prefix extending to at least one item, the
+    search keeps ``min(W, n_prefix_l)`` valid beams at each level, hence returns ``k``
+    real and distinct items whenever ``k <= min(beam_width, n_items)``.
+    """
+    if k > beam_width:
+        raise ValueError(f"beam_width={beam_width} must be >= k={k}")
+    device = trie.leaf_item.device
+    B = batch_size
+    prefix = torch.zeros(B, 1, dtype=torch.long, device=device)
+    score = torch.zeros(B, 1, device=device)
+    codes = torch.zeros(B, 1, 0, dtype=torch.long, device=device)
+    parent = None
+    for level in range(trie.n_levels):
+        logp = step(level, codes, parent).float()  # (B, W, K)
+        K = logp.shape[-1]
+        child = trie.child(level)[prefix]  # (B, W, K)
+        cand = (score.unsqueeze(-1) + logp).masked_fill(child < 0, float("-inf")).view(B, -1)
+        score, idx = cand.topk(min(beam_width, cand.shape[1]), dim=1)
+        parent = torch.div(idx, K, rounding_mode="floor")
+        code = idx - parent * K
+        prefix = child.view(B, -1).gather(1, idx).clamp(min=0)  # invalid beams keep score -inf
+        codes = torch.cat([codes.gather(1, parent.unsqueeze(-1).expand(-1, -1, level)),
+                           code.unsqueeze(-1)], dim=-1)
+    items = trie.leaf_item[prefix]
+    return items[:, :k], score[:, :k]

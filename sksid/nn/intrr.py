@@ -1,0 +1,140 @@
+"""IntRR module: RAN tokens (one per item) + causal transformer + recursive SID decoding.
+
+DESIGN §2. ``L = L_rec + λ·L_aln`` with ``L_rec = Σ_l CE_l`` over every training
+position (per-level weighted by the target item's tokenizer weights) and
+``L_aln = Σ_l CE(q_l C_lᵀ, s_l)`` over the items of the batch.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .beam import PrefixTrie, beam_search
+from .ran import RAN, _check_mode
+from .transformer import CausalTransformer, gather_last
+
+__all__ = ["IntRRModule", "weighted_level_ce"]
+
+
+def weighted_level_ce(logits, labels, weights=None):
+    """``Σ_l mean_i w_il · CE(logits_l[i], labels[i, l])`` (unweighted when ``weights`` is None)."""
+    total = 0.0
+    for level, lg in enumerate(logits):
+        ce = F.cross_entropy(lg.float(), labels[:, level], reduction="none")
+        if weights is not None:
+            ce = ce * weights[:, level]
+        total = total + ce.mean()
+    return total
+
+
+class IntRRModule(nn.Module):
+    """IntRR: SID redistribution (RAN) and length reduction (one token per item).
+
+    Parameters
+    ----------
+    n_items : int
+    codes : array-like of shape (n_items, L), int
+        Disambiguated stage-1 SIDs (labels of the alignment loss and of L_rec).
+    codebook_sizes : sequence of int of length L
+    weights : array-like of shape (n_items, L), optional
+        Per-code loss weights (ADC-SID); ones when absent.
+    d_model, n_layers, n_heads, head_dim, d_ff, dropout, max_len : backbone sizes.
+    alignment_weight : float, default=0.1
+        λ of ``L = L_rec + λ·L_aln``.
+    input_mode : {"redistribution", "teacher_forcing"}, default="redistribution"
+    output_mode : {"teacher_forcing", "redistribution"}, default="teacher_forcing"
+    tau : float, default=1.0
+    use_code_weights : bool, default=True
+
+    Examples
+    --------
+    >>> m = IntRRModule(4, codes=[[0, 0], [0, 1], [1, 0], [1, 1]], codebook_sizes=(2, 2),
+    ...                 d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=3)
+    >>> batch = dict(items=torch.tensor([[0, 1, -1]]), targets=torch.tensor([[1, 2, -1]]))
+    >>> m.loss(m(**batch), **batch).ndim
+    0
+    """
+
+    def __init__(self, n_items, codes, codebook_sizes, weights=None, d_model=256, n_layers=4,
+                 n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, alignment_weight=0.1,
+                 input_mode="redistribution", output_mode="teacher_forcing", tau=1.0,
+                 use_code_weights=True):
+        super().__init__()
+        codes = np.asarray(codes, dtype=np.int64)
+        self.n_items = int(n_items)
+        self.input_mode = _check_mode(input_mode, "input_mode")
+        self.output_mode = _check_mode(output_mode, "output_mode")
+        self.alignment_weight = float(alignment_weight)
+        w = np.ones(codes.shape, np.float32) if weights is None else np.asarray(weights, np.float32)
+        self.use_code_weights = bool(use_code_weights) and not np.all(w == 1.0)
+        self.register_buffer("sid", torch.as_tensor(codes))
+        self.register_buffer("code_weights", torch.as_tensor(w))
+        self.ran = RAN(n_items, codebook_sizes, d_model, tau)
+        self.trie = PrefixTrie(codes, codebook_sizes)
+        self.emb_ln = nn.LayerNorm(d_model)
+        self.backbone = CausalTransformer(d_model, n_layers, n_heads, d_ff, dropout, max_len, head_dim=head_dim)
+
+    # -- input side ---------------------------------------------------------------------
+    def tokenize(self, items):
+        """One token per history item (B, T, d) and the RAN outputs; padding (-1) -> 0."""
+        valid = items >= 0
+        idx = items.clamp(min=0)
+        ran = self.ran.assign(idx, sid=self.sid[idx], mode=self.input_mode)
+        tokens = ran["token"] * valid.unsqueeze(-1).to(ran["token"].dtype)
+        return self.emb_ln(tokens), ran
+
+    def encode(self, items):
+        """Backbone states (B, T, d): exactly one token per history item."""
+        tokens, _ = self.tokenize(items)
+        return self.backbone(tokens)
+
+    def forward(self, items, targets=None):
+        tokens, ran = self.tokenize(items)
+        return {"hidden": self.backbone(tokens), "aln_logits": ran["logits"]}
+
+    def loss(self, out, items, targets, **_):
+        mask = targets >= 0
+        t = targets[mask]
+        sid_t = self.sid[t]
+        logits = self.ran.output_logits(out["hidden"][mask], sid_t, self.output_mode)
+        l_rec = weighted_level_ce(logits, sid_t, self.code_weights[t] if self.use_code_weights else None)
+        if self.alignment_weight == 0:
+            return l_rec
+        valid = items >= 0
+        aln = [lg[valid] for lg in out["aln_logits"]]
+        l_aln = weighted_level_ce(aln, self.sid[items[valid]])
+        return l_rec + self.alignment_weight * l_aln
+
+    # -- inference -----------------------------------------------------------------------
+    def user_state(self, items, lengths):
+        """``h_u``: backbone state at the last real position (B, d)."""
+        return gather_last(self.encode(items), lengths)
+
+    def rank(self, items, lengths, k, beam_width):
+        """Top-``k`` items (B, k) and their summed level log-probs by constrained beam search."""
+        h = self.user_state(items, lengths).float()
+
+        def step(level, codes, parent):
+            return self.ran.step_logp(level, h, codes)
+
+        return beam_search(step, self.trie, h.shape[0], beam_width, k)
+
+    def level_logprobs(self, items, lengths):
+        """Log-probability of every catalogue item (B, n_items) = Σ_l log p(s_l | s_<l, h_u) (brute force)."""
+        h = self.user_state(items, lengths).float()
+        sid = self.sid
+        total = F.log_softmax(self.ran.level_logits(0, h), -1)[:, sid[:, 0]]
+        for level in range(1, self.ran.n_levels):
+            prev = self.ran.codebooks[level - 1][sid[:, level - 1]]  # (n, d)
+            hh = h.unsqueeze(1).expand(-1, sid.shape[0], -1)
+            q = self.ran.condition(level, prev.unsqueeze(0).expand(h.shape[0], -1, -1), hh)
+            lp = F.log_softmax(self.ran.level_logits(level, q), -1)
+            total = total + lp.gather(2, sid[:, level].view(1, -1, 1).expand(h.shape[0], -1, 1)).squeeze(-1)
+        return total
+
+    def redistribution(self, items):
+        """Per-level assignment distributions ``p_l`` (list of (n, K_l)) of the input side."""
+        ran = self.ran.assign(items, sid=self.sid[items], mode=self.input_mode)
+        return [lg.float().softmax(-1) for lg in ran["logits"]]

@@ -1,0 +1,171 @@
+"""IntRR (SID redistribution + length reduction) as a scikit-learn estimator."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import check_sequences
+from ..nn.intrr import IntRRModule
+from ._sid import SIDRecommenderBase
+
+__all__ = ["IntRRRecommender"]
+
+
+class IntRRRecommender(SIDRecommenderBase):
+    """Generative recommender over Semantic IDs with one token per item (IntRR).
+
+    Every history item enters a causal transformer as a single token ``Σ_l c_l`` built
+    by the Recursive Assignment Network (RAN) from the item's UID embedding and learned
+    per-level codebooks; the next item's SID is decoded level by level from the last
+    state ``h_u`` (level 1: ``h_u C_1ᵀ``; level l: ``MLP_l([C_{l-1}[y_{l-1}]; h_u]) C_lᵀ``)
+    and ranked by constrained beam search over the catalogue's SIDs. Trained with
+    ``L = L_rec + λ·L_aln`` (DESIGN §2; see ``docs/recommenders.md``).
+
+    Codes come from the :class:`~sksid.sequences.SIDSequences` a tokenizer passes in a
+    Pipeline, or ``fit(X, y, codes=..., weights=...)``. Items sharing a code tuple get
+    an extra disambiguating level (TIGER's rule).
+
+    Parameters
+    ----------
+    d_model : int, default=256
+        Token / codeword width.
+    n_layers : int, default=4
+    n_heads : int, default=6
+    head_dim : int, default=64
+        Per-head width (the reference uses 6 x 64 heads on d_model 256).
+    d_ff : int, default=1024
+    dropout : float, default=0.15
+    max_len : int, default=20
+        History length in items (= tokens); longer histories keep the most recent items.
+    alignment_weight : float, default=0.1
+        λ of the alignment loss ``L_aln = Σ_l CE(q_l C_lᵀ, s_l)``; 0 disables it.
+    input_mode : {"redistribution", "teacher_forcing"}, default="redistribution"
+        RAN input side: condition level l on the RAN's own level l-1 codeword
+        (redistribution, the reference) or on the ground-truth SID codeword.
+    output_mode : {"teacher_forcing", "redistribution"}, default="teacher_forcing"
+        Output side in training: condition level l on the target's level l-1 code, or
+        on the model's own argmax. Inference always conditions on the beam's codes.
+    tau : float, default=1.0
+        Temperature of the RAN assignment softmax.
+    use_code_weights : bool, default=True
+        Weight each level's loss by the target item's code weight (ADC-SID weights);
+        unweighted when all weights are 1.
+    beam_width : int, default=20
+        Beams kept per level; must be >= ``top_k``.
+    top_k : int, default=10
+    max_epochs : int, default=100
+    batch_size : int, default=256
+    lr : float, default=1e-3
+    weight_decay : float, default=0.0
+    patience : int, default=5
+        Early stopping on validation NDCG@10 (beam search).
+    validation_fraction : float, default=0.1
+    device : {"auto", "cpu", "cuda"}, default="auto"
+    random_state : int or None, default=None
+    verbose : int, default=0
+    compile : {"auto", True, False}, default="auto"
+    **kwargs
+        skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*``, ``callbacks__*``.
+
+    Attributes
+    ----------
+    net_ : sksid._skorch.SIDNet (``net_.module_`` is a :class:`~sksid.nn.intrr.IntRRModule`)
+    codes_, weights_, codebook_sizes_ : disambiguated SIDs used by the model
+    code_length_ : int, SID length as given at fit
+    n_colliding_items_ : int
+    n_items_, n_epochs_, history_, item_popularity_, popular_items_, device_
+
+    Notes
+    -----
+    Empty histories are answered with the training popularity ranking; unknown item ids
+    raise; codes at predict must have the shape seen at fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.RandomState(0)
+    >>> X = [rng.randint(0, 30, size=8) for _ in range(40)]
+    >>> y = rng.randint(0, 30, size=40)
+    >>> codes = np.stack([np.arange(30) % 4, np.arange(30) // 4 % 4, np.arange(30) // 16], 1)
+    >>> rec = IntRRRecommender(d_model=16, n_layers=1, n_heads=2, head_dim=8, d_ff=32,
+    ...                        max_epochs=2, device="cpu", random_state=0)
+    >>> rec.fit(X, y, codes=codes).predict(X[:3]).shape
+    (3, 10)
+    """
+
+    _module_class = IntRRModule
+
+    def __init__(self, d_model=256, n_layers=4, n_heads=6, head_dim=64, d_ff=1024, dropout=0.15,
+                 max_len=20, alignment_weight=0.1, input_mode="redistribution",
+                 output_mode="teacher_forcing", tau=1.0, use_code_weights=True, beam_width=20,
+                 top_k=10, max_epochs=100, batch_size=256, lr=1e-3, weight_decay=0.0, patience=5,
+                 validation_fraction=0.1, device="auto", random_state=None, verbose=0,
+                 compile="auto", **kwargs):
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.head_dim = head_dim
+        self.d_ff = d_ff
+        self.dropout = dropout
+        self.max_len = max_len
+        self.alignment_weight = alignment_weight
+        self.input_mode = input_mode
+        self.output_mode = output_mode
+        self.tau = tau
+        self.use_code_weights = use_code_weights
+        self.beam_width = beam_width
+        self.top_k = top_k
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.compile = compile
+        self._store_prefixed(kwargs)
+
+    def _sid_module_kwargs(self):
+        return dict(d_model=self.d_model, n_layers=self.n_layers, n_heads=self.n_heads,
+                    head_dim=self.head_dim, d_ff=self.d_ff, dropout=self.dropout,
+                    max_len=self.max_len, alignment_weight=self.alignment_weight,
+                    input_mode=self.input_mode, output_mode=self.output_mode, tau=self.tau,
+                    use_code_weights=self.use_code_weights)
+
+    @property
+    def tokens_per_item_(self) -> int:
+        return 1
+
+    def redistribution(self, items=None):
+        """Level-wise assignment distributions ``p_l`` of the RAN input side.
+
+        Two items with the same SID get different distributions once the RAN has
+        learned from their collaborative (UID) anchors (the paper's Figure 3).
+
+        Parameters
+        ----------
+        items : array-like of int, optional
+            Item ids (default: the whole catalogue).
+
+        Returns
+        -------
+        list of ndarray
+            One (n, K_l) array of probabilities per level (including the
+            disambiguation level, if any).
+        """
+        check_is_fitted(self, "net_")
+        if items is None:
+            items = np.arange(self.n_items_)
+        items = check_sequences([np.asarray(items)], n_items=self.n_items_, name="items")[0]
+        module = self.net_.module_
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                probs = module.redistribution(torch.as_tensor(items, device=self.device_))
+        finally:
+            module.train(was_training)
+        return [p.cpu().numpy() for p in probs]

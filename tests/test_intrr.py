@@ -1,0 +1,236 @@
+"""IntRRRecommender (and the SID-recommender contract it shares with TIGER)."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from sksid.metrics import make_ranking_scorer
+from sksid.recommenders.intrr import IntRRRecommender
+from sksid.recommenders.tiger import TIGERRecommender
+from sksid.sequences import SIDSequences
+from sksid.testing import check_recommender
+
+TINY = dict(d_model=16, n_layers=1, n_heads=2, head_dim=8, d_ff=32, max_len=10, max_epochs=2,
+            batch_size=128, device="cpu", random_state=0)
+N_ITEMS = 1682
+SID_CLASSES = [IntRRRecommender, TIGERRecommender]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models: one intra-op thread avoids OpenMP oversubscription on shared 2-core boxes."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _codes(n_items=N_ITEMS, L=3, K=8, seed=0):
+    rng = np.random.RandomState(seed)
+    return rng.randint(0, K, size=(n_items, L))
+
+
+@pytest.fixture(scope="module")
+def codes():
+    return _codes()
+
+
+@pytest.fixture(scope="module")
+def fitted_intrr(ml_small, codes):
+    return IntRRRecommender(**TINY).fit(ml_small["X_train"], ml_small["y_train"], codes=codes)
+
+
+class _RandomCodes(BaseEstimator, TransformerMixin):
+    """Stand-in tokenizer: attaches fixed random codes to the histories."""
+
+    def __init__(self, n_items=N_ITEMS, K=8):
+        self.n_items = n_items
+        self.K = K
+
+    def fit(self, X, y=None):
+        self.codes_ = _codes(self.n_items, 3, self.K)
+        return self
+
+    def transform(self, X):
+        return SIDSequences(list(X), self.codes_)
+
+
+# ---- shared contract (both SID recommenders) ----------------------------------------------
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_contract_checks(cls, ml_small, codes):
+    X = SIDSequences(ml_small["X_train"][:80], codes)
+    fitted = check_recommender(cls(**TINY, module__dropout=0.0), X, ml_small["y_train"][:80])
+    assert fitted.get_params()["module__dropout"] == 0.0
+    assert fitted.net_.module_.backbone.blocks[0].attn_dropout == 0.0
+
+
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_clone_keeps_module_params(cls):
+    est = cls(beam_width=30, module__dropout=0.3, optimizer__eps=1e-6)
+    c = clone(est)
+    assert c.get_params()["module__dropout"] == 0.3 and c.beam_width == 30
+    c.set_params(module__dropout=0.1)
+    assert c.module__dropout == 0.1 and est.module__dropout == 0.3
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        cls(foo=1)
+
+
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_not_fitted(cls):
+    with pytest.raises(NotFittedError):
+        cls().predict([np.array([1, 2])])
+
+
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_missing_codes_error(cls, ml_small):
+    with pytest.raises(ValueError, match="tokenizer before it in a Pipeline"):
+        cls(**TINY).fit(ml_small["X_train"], ml_small["y_train"])
+
+
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_bad_input(cls, ml_small, codes):
+    X, y = ml_small["X_train"][:60], ml_small["y_train"][:60]
+    with pytest.raises(ValueError, match="beam_width"):
+        cls(**dict(TINY, beam_width=5, top_k=10)).fit(X, y, codes=codes)
+    with pytest.raises(ValueError, match="exceeds"):
+        cls(**TINY, top_k=20, beam_width=20).fit([s % 15 for s in X], y % 15, codes=codes[:15])
+    with pytest.raises(ValueError, match="coded items"):
+        cls(**TINY).fit(X, [N_ITEMS - 1] * 59 + [N_ITEMS + 1], codes=np.vstack([codes, codes[:1]]))
+    rec = cls(**TINY).fit(X, y, codes=codes)
+    # unknown ids
+    with pytest.raises(ValueError, match="unknown item ids"):
+        rec.predict([np.array([N_ITEMS + 3])])
+    # codes of another length / catalogue at predict
+    with pytest.raises(ValueError, match="fitted on"):
+        rec.predict(SIDSequences(X[:2], np.hstack([codes, codes[:, :1]])))
+    with pytest.warns(UserWarning, match="differ"):
+        rec.predict(SIDSequences(X[:2], (codes + 1) % 8))
+    assert rec.predict(SIDSequences(X[:2], codes)).shape == (2, 10)
+    # empty histories -> popularity ranking
+    pred = rec.predict([np.array([], dtype=np.int64), X[0]])
+    np.testing.assert_array_equal(pred[0], rec.popular_items_[:10])
+    ids, scores = rec.predict_scores([np.array([], dtype=np.int64), X[0]])
+    assert np.isnan(scores[0]).all() and np.isfinite(scores[1]).all()
+    # long histories keep the most recent max_len items
+    long = np.concatenate([X[1], X[2], X[3]])
+    assert len(long) > rec.max_len
+    np.testing.assert_array_equal(rec.predict([long]), rec.predict([long[-rec.max_len:]]))
+    # parameters changed after fit are checked at predict
+    with pytest.raises(ValueError, match="beam_width"):
+        clone_rec = pickle.loads(pickle.dumps(rec)).set_params(beam_width=3)
+        clone_rec.predict(X[:2])
+    with pytest.raises(ValueError, match="exceeds"):
+        pickle.loads(pickle.dumps(rec)).set_params(top_k=N_ITEMS + 1, beam_width=N_ITEMS + 1).predict(X[:2])
+
+
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_exhaustive_beam_equals_brute_force_on_trained_model(cls, ml_small):
+    codes = _codes(N_ITEMS, 2, 48, seed=1)  # 2 levels + disambiguation on a tiny trained model
+    rec = cls(**TINY, top_k=5, beam_width=5).fit(ml_small["X_train"][:60], ml_small["y_train"][:60],
+                                                 codes=codes)
+    m = rec.net_.module_.eval()
+    from sksid.sequences import pad_histories
+    items, lengths = pad_histories(ml_small["X_test"][:4], rec.max_len)
+    items, lengths = torch.as_tensor(items), torch.as_tensor(lengths)
+    with torch.no_grad():
+        ids, scores = m.rank(items, lengths, 5, N_ITEMS)
+        bf_scores, bf_ids = m.level_logprobs(items, lengths).topk(5, dim=1)
+    torch.testing.assert_close(scores, bf_scores, atol=1e-4, rtol=1e-4)
+    assert torch.equal(ids, bf_ids)
+
+
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_collisions_disambiguated_and_predictions_real(cls, ml_small):
+    codes = _codes(N_ITEMS, 2, 4)  # 16 tuples for 1682 items: heavy collisions
+    rec = cls(**TINY).fit(ml_small["X_train"][:60], ml_small["y_train"][:60], codes=codes)
+    assert rec.codes_.shape == (N_ITEMS, 3) and rec.code_length_ == 2
+    assert len({tuple(r) for r in rec.codes_}) == N_ITEMS
+    assert rec.n_colliding_items_ == N_ITEMS
+    pred = rec.predict(ml_small["X_test"][:30])
+    assert pred.min() >= 0 and pred.max() < N_ITEMS
+    assert all(len(set(r)) == rec.top_k for r in pred.tolist())
+
+
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_pipeline_gridsearch(cls, ml_small):
+    X = list(ml_small["X_train"][:60]) + list(ml_small["X_valid"][:60])
+    y = np.concatenate([ml_small["y_train"][:60], ml_small["y_valid"][:60]])
+    cv = [(np.arange(60), np.arange(60, 120))]
+    pipe = Pipeline([("tok", _RandomCodes()), ("rec", cls(**dict(TINY, max_epochs=1)))])
+    gs = GridSearchCV(pipe, {"rec__beam_width": [10, 12], "rec__module__dropout": [0.0]}, cv=cv,
+                      scoring=make_ranking_scorer("ndcg", 10))
+    gs.fit(X, y)
+    assert gs.best_params_["rec__beam_width"] in (10, 12)
+    assert gs.predict(ml_small["X_test"][:5]).shape == (5, 10)
+
+
+# ---- IntRR specifics ----------------------------------------------------------------------
+def test_training_loss_decreases_on_movielens(ml_small, codes):
+    rec = IntRRRecommender(**dict(TINY, max_epochs=4, validation_fraction=0, lr=3e-3))
+    rec.fit(ml_small["X_train"], ml_small["y_train"], codes=codes)
+    losses = [h["train_loss"] for h in rec.history_]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+
+
+def test_one_token_per_item(ml_small, codes):
+    rec = IntRRRecommender(**dict(TINY, max_epochs=1))
+    shapes = []
+    rec.fit(ml_small["X_train"][:40], ml_small["y_train"][:40], codes=codes)
+    m = rec.net_.module_
+    h = m.backbone.register_forward_hook(lambda mod, inp, out: shapes.append(inp[0].shape[1]))
+    try:
+        batch = dict(items=torch.tensor([[1, 2, 3] + [-1] * 7]), targets=torch.tensor([[2, 3, 4] + [-1] * 7]))
+        m(**batch)  # training forward
+        rec.predict([np.arange(rec.max_len)])  # history of exactly max_len items
+    finally:
+        h.remove()
+    assert shapes == [rec.max_len, rec.max_len]
+    assert rec.tokens_per_item_ == 1
+
+
+def test_modes_and_weights(ml_small, codes):
+    X, y = ml_small["X_train"][:50], ml_small["y_train"][:50]
+    w = np.random.RandomState(0).rand(*codes.shape).astype(np.float32)
+    rec = IntRRRecommender(**TINY, input_mode="teacher_forcing", output_mode="redistribution",
+                           alignment_weight=0.0).fit(X, y, codes=codes, weights=w)
+    assert rec.net_.module_.use_code_weights
+    np.testing.assert_allclose(rec.weights_[:, :3], w)
+    assert rec.predict(X[:3]).shape == (3, 10)
+    rec2 = IntRRRecommender(**TINY).fit(SIDSequences(X, codes, weights=np.ones_like(w)), y)
+    assert not rec2.net_.module_.use_code_weights
+    with pytest.raises(ValueError, match="input_mode"):
+        IntRRRecommender(**TINY, input_mode="bogus").fit(X, y, codes=codes)
+
+
+def test_redistribution_same_sid_different_distributions(fitted_intrr, codes):
+    dup = np.flatnonzero((codes == codes[0]).all(1))
+    probs = fitted_intrr.redistribution()
+    assert len(probs) == fitted_intrr.codes_.shape[1]
+    for p, K in zip(probs, fitted_intrr.codebook_sizes_):
+        assert p.shape == (N_ITEMS, K)
+        np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
+    sub = fitted_intrr.redistribution([0, 1])
+    np.testing.assert_allclose(sub[0], probs[0][:2], rtol=1e-5)
+    # items sharing a SID get item-specific (UID-anchored) distributions
+    a, b = (dup[:2] if dup.size > 1 else (0, 1))
+    assert not np.allclose(probs[1][a], probs[1][b])
+    with pytest.raises(ValueError, match="unknown"):
+        fitted_intrr.redistribution([N_ITEMS])
+
+
+def test_predict_scores_sorted(fitted_intrr, ml_small):
+    ids, scores = fitted_intrr.predict_scores(ml_small["X_test"][:10])
+    np.testing.assert_array_equal(ids, fitted_intrr.predict(ml_small["X_test"][:10]))
+    assert (np.diff(scores, axis=1) <= 1e-6).all() and (scores <= 0).all()
+
+
+def test_pickle_loads_on_cpu(fitted_intrr, ml_small):
+    state = pickle.loads(pickle.dumps(fitted_intrr))
+    assert state.device_ == "cpu"
+    np.testing.assert_array_equal(state.predict(ml_small["X_test"][:5]),
+                                  fitted_intrr.predict(ml_small["X_test"][:5]))
