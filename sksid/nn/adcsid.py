@@ -1,0 +1,324 @@
+"""ADC-SID network (Behavior-Content Mixture-of-Quantization, arXiv ADC-SID §3), torch only.
+
+Every paper equation has one named place below (search for ``Eq.``):
+
+* Eq. 2-3   :meth:`ADCSIDModule.project` (projections D_m and the concatenation h)
+* Eq. 4-9   :meth:`ADCSIDModule.quantize` (shared and specific experts, cosine codebooks)
+* Eq. 10-11 :meth:`ADCSIDModule.fuse`
+* Eq. 12-13 :meth:`ADCSIDModule.content_gates`
+* Eq. 14    :meth:`ADCSIDModule.forward` / :meth:`ADCSIDModule.loss` (decoder, straight-through)
+* Eq. 15-17 :func:`alignment_strength` (computed once over the catalogue by the estimator)
+* Eq. 18-21 :meth:`ADCSIDModule.alignment_loss`
+* Eq. 22    :meth:`ADCSIDModule.behavior_gate`
+* Eq. 23    :meth:`ADCSIDModule.sparsity_loss` (ReMoE load-balanced L1, adaptive lambda)
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .codebook import CosineCodebook
+
+__all__ = ["ADCSIDModule", "alignment_strength", "normalized_norm"]
+
+
+def normalized_norm(norms, n_min, n_max):
+    """Eq. 15-16: N_norm = (||e_b|| - N_min) / (N_max - N_min), clipped to [0, 1].
+
+    When ``N_max == N_min`` every item gets N_norm = 1 (so w = 1 in Eq. 17).
+    """
+    norms = np.asarray(norms, dtype=np.float64)
+    if n_max - n_min <= 0:
+        return np.ones_like(norms)
+    return np.clip((norms - n_min) / (n_max - n_min), 0.0, 1.0)
+
+
+def alignment_strength(n_norm, alpha=10.0, beta=9.0):
+    """Eq. 17: w = sigma(alpha * N_norm - beta) / sigma(alpha - beta); w(N_norm = 1) = 1.
+
+    Examples
+    --------
+    >>> alignment_strength(np.array([0.0, 1.0])).round(4).tolist()
+    [0.0002, 1.0]
+    """
+    n_norm = np.asarray(n_norm, dtype=np.float64)
+
+    def sig(v):
+        return 1.0 / (1.0 + np.exp(-v))
+
+    return sig(alpha * n_norm - beta) / sig(alpha - beta)
+
+
+def _mlp(d_in, d_hidden, d_out):
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_out))
+
+
+def info_nce(anchor, positive, temperature):
+    """Per-row in-batch InfoNCE with cosine similarity (Eq. 18-20): the row's own positive
+    against the other rows of the batch as negatives. Returns a (B,) loss."""
+    a = F.normalize(anchor.float(), dim=-1)
+    p = F.normalize(positive.float(), dim=-1)
+    logits = a @ p.T / temperature
+    target = torch.arange(a.shape[0], device=a.device)
+    return F.cross_entropy(logits, target, reduction="none")
+
+
+class ADCSIDModule(nn.Module):
+    """The ADC-SID tokenizer network.
+
+    Batches are dicts: ``x__<modality>`` (B, d_m) standardised inputs (also the
+    reconstruction targets, DESIGN §5), ``n_norm`` (B,) Eq. 16 of the raw behavioural
+    norm and ``w`` (B,) Eq. 17 alignment strength.
+
+    Parameters
+    ----------
+    modality_dims : dict of str to int
+        Input dimension of each modality, in code order; may include ``behavior_modality``.
+    behavior_modality : str
+    codebook_size : int
+    n_shared : int
+    n_content_experts : dict of str to int
+        Specific experts per content modality.
+    n_behavior : int
+    hidden_dim, latent_dim : int
+    temperature : float
+        InfoNCE tau (Eq. 18-20).
+    align_weight : float
+    commitment_weight : float
+    use_alignment, use_behavior_gate, use_sparsity_reg : bool
+    target_sparsity : float
+        ReMoE target fraction of **zero** behavioural gates (Eq. 23).
+    lambda_init, lambda_growth : float
+        ReMoE adaptive coefficient: lambda <- lambda * growth^{sign(target - S)}.
+
+    Examples
+    --------
+    >>> m = ADCSIDModule({"text": 8, "collab": 4}, "collab", codebook_size=4,
+    ...                  n_content_experts={"text": 1}, hidden_dim=16, latent_dim=8)
+    >>> out = m(x__text=torch.randn(6, 8), x__collab=torch.randn(6, 4),
+    ...         n_norm=torch.rand(6), w=torch.rand(6))
+    >>> out["codes"].shape, out["weights"].shape
+    (torch.Size([6, 5]), torch.Size([6, 5]))
+    """
+
+    def __init__(self, modality_dims, behavior_modality="collab", codebook_size=100, n_shared=1,
+                 n_content_experts=None, n_behavior=3, hidden_dim=256, latent_dim=64,
+                 temperature=0.07, align_weight=0.1, commitment_weight=0.25, use_alignment=True,
+                 use_behavior_gate=True, use_sparsity_reg=True, target_sparsity=1.0 / 3.0,
+                 lambda_init=1e-8, lambda_growth=1.2):
+        super().__init__()
+        self.modality_dims = dict(modality_dims)
+        self.behavior_modality = behavior_modality
+        self.has_behavior = behavior_modality in self.modality_dims
+        self.content = [m for m in self.modality_dims if m != behavior_modality]
+        n_content_experts = dict(n_content_experts or {})
+        self.n_content = {m: int(n_content_experts.get(m, 1)) for m in self.content}
+        self.n_shared = int(n_shared)
+        self.n_behavior = int(n_behavior) if self.has_behavior else 0
+        self.temperature = float(temperature)
+        self.align_weight = float(align_weight)
+        self.use_alignment = bool(use_alignment)
+        self.use_behavior_gate = bool(use_behavior_gate)
+        self.use_sparsity_reg = bool(use_sparsity_reg)
+        self.target_sparsity = float(target_sparsity)
+        self.lambda_growth = float(lambda_growth)
+        K = int(codebook_size)
+        mods = list(self.modality_dims)
+        # Eq. 2: two-layer projections D_m
+        self.proj = nn.ModuleDict({m: _mlp(d, hidden_dim, hidden_dim) for m, d in self.modality_dims.items()})
+        # Eq. 4: shared experts on h = [h_m] (Eq. 3)
+        self.shared_experts = nn.ModuleList(
+            _mlp(hidden_dim * len(mods), hidden_dim, latent_dim) for _ in range(self.n_shared))
+        self.shared_codebooks = nn.ModuleList(
+            CosineCodebook(K, latent_dim, commitment_weight) for _ in range(self.n_shared))
+        # Eq. 6: specific experts on each modality's own embedding e_m
+        spec = dict(self.n_content)
+        if self.has_behavior:
+            spec[behavior_modality] = self.n_behavior
+        self.n_specific = spec
+        self.specific_experts = nn.ModuleDict({
+            m: nn.ModuleList(_mlp(self.modality_dims[m], hidden_dim, latent_dim) for _ in range(n))
+            for m, n in spec.items()})
+        self.specific_codebooks = nn.ModuleDict({
+            m: nn.ModuleList(CosineCodebook(K, latent_dim, commitment_weight) for _ in range(n))
+            for m, n in spec.items()})
+        # Eq. 12-13: content gates MLP_m(e_m) + b_m (the Linear's bias is b_m)
+        self.content_gate_mlps = nn.ModuleDict({
+            m: _mlp(self.modality_dims[m], hidden_dim, n) for m, n in self.n_content.items() if n > 0})
+        # Eq. 22: behavioural gate MLP(e_b) + b
+        if self.has_behavior and self.n_behavior > 0:
+            self.behavior_gate_mlp = _mlp(self.modality_dims[behavior_modality], hidden_dim, self.n_behavior)
+        # Eq. 14: decoder to the concatenated (standardised) inputs
+        self.decoder = _mlp(latent_dim, hidden_dim, sum(self.modality_dims.values()))
+        self.register_buffer("reg_lambda", torch.tensor(float(lambda_init)))
+        self.code_length = self.n_shared + sum(spec.values())
+        if self.code_length < 1:
+            raise ValueError("the code length n_shared + sum of experts must be >= 1")
+
+    # -- helpers -------------------------------------------------------------------
+    def codebooks(self):
+        """All codebooks in code order (shared, content modalities, behaviour)."""
+        out = list(self.shared_codebooks)
+        for m in self.specific_codebooks:
+            out.extend(self.specific_codebooks[m])
+        return out
+
+    def _inputs(self, batch):
+        return {m: batch["x__" + m].float() for m in self.modality_dims}
+
+    # -- Eq. 2-3 -------------------------------------------------------------------
+    def project(self, x):
+        """Eq. 2: h_m = D_m(e_m); Eq. 3: h = [h_t, h_v, h_b]."""
+        h_m = {m: self.proj[m](x[m]) for m in self.modality_dims}
+        return h_m, torch.cat([h_m[m] for m in self.modality_dims], dim=-1)
+
+    def latents(self, x, h):
+        """Eq. 4: z_s,i = E_s,i(h); Eq. 6: z_m,i = E_m,i(e_m) (each modality its own e_m)."""
+        zs = [e(h) for e in self.shared_experts]
+        for m, experts in self.specific_experts.items():
+            zs.extend(e(x[m]) for e in experts)
+        return zs
+
+    # -- Eq. 4-9 -------------------------------------------------------------------
+    def quantize(self, zs):
+        """Eq. 5, 7-9: cosine look-up in each expert's codebook (Eq. 8-9 use z_v,i, z_b,i)."""
+        used, qs, codes, loss = [], [], [], zs[0].new_zeros(())
+        for z, cb in zip(zs, self.codebooks()):
+            zu, zq, c, l_ = cb(z)
+            used.append(zu)
+            qs.append(zq)
+            codes.append(c)
+            loss = loss + l_
+        return used, qs, torch.stack(codes, 1), loss
+
+    # -- Eq. 12-13 -----------------------------------------------------------------
+    def content_gates(self, x):
+        """Eq. 12-13: g_m = softmax(MLP_m(e_m) + b_m) over the modality's experts."""
+        gates = {}
+        for m, n in self.n_content.items():
+            if n > 0:
+                gates[m] = torch.softmax(self.content_gate_mlps[m](x[m]).float(), dim=-1)
+        return gates
+
+    # -- Eq. 22 --------------------------------------------------------------------
+    def behavior_gate(self, x, n_norm):
+        """Eq. 22: R(e_b) = sigma(N_norm(e_b)) * relu(MLP(e_b) + b); ones when switched off."""
+        m = self.behavior_modality
+        if not self.has_behavior or self.n_behavior == 0:
+            return None
+        xb = x[m]
+        if not self.use_behavior_gate:
+            return xb.new_ones(xb.shape[0], self.n_behavior)
+        return torch.sigmoid(n_norm.float())[:, None] * F.relu(self.behavior_gate_mlp(xb).float())
+
+    def gate_vector(self, gates, R, batch_size, device):
+        """Weight of every code position: 1 (shared), g_m (content), R(e_b) (behaviour)."""
+        parts = [torch.ones(batch_size, self.n_shared, device=device)]
+        for m in self.specific_experts:
+            if self.n_specific[m] == 0:
+                continue
+            if m == self.behavior_modality:
+                parts.append(R)
+            else:
+                parts.append(gates[m])
+        return torch.cat(parts, 1)
+
+    # -- Eq. 10-11 -----------------------------------------------------------------
+    @staticmethod
+    def fuse(vectors, weights):
+        """Eq. 10 (latents) / Eq. 11 (codewords): sum_i weight_i * v_i, unit-normalised v_i."""
+        return sum(weights[:, i:i + 1] * v for i, v in enumerate(vectors))
+
+    # -- Eq. 18-21 -----------------------------------------------------------------
+    def alignment_loss(self, h_m, w):
+        """Eq. 21: L = sum over content pairs of L_{v,t} (Eq. 20, symmetric)
+        + sum over content m of w * L_{b,m} (Eq. 18-19: anchor h_m, positives/negatives h_b)."""
+        loss = w.new_zeros(()).float()
+        c = self.content
+        for i in range(len(c)):
+            for j in range(i + 1, len(c)):  # Eq. 20 (content-content, symmetric)
+                loss = loss + info_nce(h_m[c[i]], h_m[c[j]], self.temperature).mean()
+                loss = loss + info_nce(h_m[c[j]], h_m[c[i]], self.temperature).mean()
+        if self.has_behavior:
+            hb = h_m[self.behavior_modality]
+            for m in c:  # Eq. 18-19, weighted per item by w (Eq. 17)
+                loss = loss + (w.float() * info_nce(h_m[m], hb, self.temperature)).mean()
+        return loss
+
+    # -- Eq. 23 --------------------------------------------------------------------
+    def sparsity_loss(self, R):
+        """Eq. 23 (ReMoE): lambda * sum_e f_e * mean_t R_{t,e}, f_e = E/(k T) #{t: R_{t,e} > 0}
+        (no gradient through f); k = E (1 - target_sparsity) active experts targeted."""
+        E = R.shape[1]
+        T = R.shape[0]
+        k = max(E * (1.0 - self.target_sparsity), 1e-6)
+        with torch.no_grad():
+            f = E / (k * T) * (R > 0).float().sum(0)
+        return float(self.reg_lambda) * (f * R.mean(0)).sum()
+
+    @torch.no_grad()
+    def update_lambda(self, R):
+        """ReMoE: lambda <- lambda * growth^{sign(target - S)}, S = fraction of zero gates."""
+        S = float((R <= 0).float().mean())
+        self.reg_lambda.mul_(self.lambda_growth ** float(np.sign(self.target_sparsity - S)))
+
+    # -- forward / loss ---------------------------------------------------------------
+    def forward(self, **batch):
+        x = self._inputs(batch)
+        B = next(iter(x.values())).shape[0]
+        dev = next(iter(x.values())).device
+        h_m, h = self.project(x)
+        zs = self.latents(x, h)
+        used, qs, codes, vq_loss = self.quantize(zs)
+        gates = self.content_gates(x)
+        R = self.behavior_gate(x, batch["n_norm"])
+        weights = self.gate_vector(gates, R, B, dev)
+        z = self.fuse(used, weights)   # Eq. 10
+        z_q = self.fuse(qs, weights)   # Eq. 11
+        z_st = z + (z_q - z).detach()  # Eq. 14: z + sg(z_q - z)
+        recon = self.decoder(z_st)
+        return {"codes": codes, "weights": weights, "recon": recon, "vq_loss": vq_loss,
+                "h_m": h_m, "R": R, "latents": zs}
+
+    def reconstruction_loss(self, out, batch, reduction="mean"):
+        """Eq. 14: ||e - decoder(z + sg(z_q - z))||^2, averaged per modality, summed."""
+        x = self._inputs(batch)
+        target = torch.cat([x[m] for m in self.modality_dims], -1)
+        err = (out["recon"].float() - target) ** 2
+        per_mod, start = [], 0
+        for m, d in self.modality_dims.items():
+            per_mod.append(err[:, start:start + d].mean(1))
+            start += d
+        per_item = torch.stack(per_mod, 1).sum(1)
+        return per_item.mean() if reduction == "mean" else per_item
+
+    def loss(self, out, **batch):
+        loss = self.reconstruction_loss(out, batch) + out["vq_loss"]
+        if self.use_alignment and self.align_weight > 0 and len(self.modality_dims) > 1:
+            loss = loss + self.align_weight * self.alignment_loss(out["h_m"], batch["w"])
+        R = out["R"]
+        if R is not None and self.use_behavior_gate and self.use_sparsity_reg:
+            loss = loss + self.sparsity_loss(R)
+            if self.training:
+                self.update_lambda(R)
+        return loss
+
+    # -- codebook maintenance -------------------------------------------------------
+    @torch.no_grad()
+    def _all_latents(self, batch):
+        x = self._inputs(batch)
+        h_m, h = self.project(x)
+        return [z.float() for z in self.latents(x, h)]
+
+    @torch.no_grad()
+    def init_codebooks(self, generator=None, **batch):
+        """k-means (spherical) initialisation of every codebook from the latents of ``batch``."""
+        for z, cb in zip(self._all_latents(batch), self.codebooks()):
+            cb.init_kmeans(z, generator=generator)
+
+    @torch.no_grad()
+    def refresh_codebooks(self, **batch):
+        """Dead-code re-seeding of every codebook from the current latents of ``batch``."""
+        return sum(cb.refresh(z) for z, cb in zip(self._all_latents(batch), self.codebooks()))

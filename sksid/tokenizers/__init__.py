@@ -1,0 +1,13 @@
+"""Item tokenizers (Semantic IDs): ADC-SID and the RQ-VAE, RQ-KMeans and OPQ baselines.
+
+All four share one contract (:mod:`sksid.tokenizers._base`): ``fit_transform(features)``
+returns ``(codes, weights)``; on interaction histories inside a Pipeline they learn the
+behavioural embeddings from the training fold and return an
+:class:`~sksid.sequences.SIDSequences`.
+"""
+from .adcsid import ADCSIDTokenizer
+from .opq import OPQTokenizer
+from .rqkmeans import RQKMeansTokenizer
+from .rqvae import RQVAETokenizer
+
+__all__ = ["ADCSIDTokenizer", "RQVAETokenizer", "RQKMeansTokenizer", "OPQTokenizer"]

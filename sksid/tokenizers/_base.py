@@ -1,0 +1,488 @@
+"""Machinery shared by every sksid tokenizer (ADC-SID, RQ-VAE, RQ-KMeans, OPQ).
+
+Input forms (``fit``, ``transform``, ``fit_transform``):
+
+* **dict** ``{modality: (n_items, d_m) array}``: named modalities; the key equal to
+  ``behavior_modality`` (default ``"collab"``) is the behavioural embedding, every other
+  key a content modality.
+* **DataFrame**: columns are grouped by a ``"modality:"`` prefix (``"text:0"``,
+  ``"text:1"``, ``"collab:0"`` ...); columns without a ``:`` form one content modality
+  named ``"content"``.
+* **2-D array**: split into modalities by ``modality_dims`` (dict name -> dim, or list of
+  ``(name, dim)``, in column order); with ``modality_dims=None`` all columns are **one
+  content modality** named ``"content"`` (no behavioural modality, hence no behavioural
+  codes for ADC-SID).
+* **list of item-id histories** (a ``list``/``tuple``/:class:`~sksid.sequences.SIDSequences`
+  or an object array), with ``y`` the next items: the Pipeline path. Behavioural embeddings
+  are learned by fitting a clone of ``behavior_estimator`` (default
+  :class:`~sksid.recommenders.SASRecRecommender`) on ``(X, y)`` only, joined with the
+  content arrays of ``item_features`` (rows = catalogue items), and the catalogue is
+  quantised. ``transform(histories)`` returns ``SIDSequences(X, codes=, weights=,
+  codebook_sizes=)``.
+
+On feature input ``transform`` returns ``(codes, weights)``: int64 and float32 arrays of
+shape ``(n_items, L)``.
+
+Each modality is standardised with a fitted per-modality scaling (column means removed,
+one scalar RMS scale per modality; stored in ``scalers_``): the geometry inside a
+modality is kept, and modalities of different scales (unit sentence embeddings,
+un-normalised SASRec vectors) weigh alike. Euclidean baselines additionally divide
+modality ``m`` by ``sqrt(d_m)``, so the squared error they minimise equals the reported
+reconstruction loss: the **sum over modalities of the per-dimension MSE** in the
+standardised space, the same number for all four tokenizers.
+"""
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import Callback
+
+from .._skorch import SIDNet
+from .._validation import check_random_state_seed, check_sequences, check_targets, resolve_device
+from ..base import SkorchParamsMixin
+from ..sequences import SIDSequences
+
+__all__ = ["BaseTokenizer", "CodebookRefresh", "tiger_suffix"]
+
+DEFAULT_MODALITY = "content"
+
+
+def tiger_suffix(codes: np.ndarray) -> np.ndarray:
+    """TIGER's disambiguation code: 0, 1, 2, ... within each group of identical tuples
+    (in item order).
+
+    Examples
+    --------
+    >>> tiger_suffix(np.array([[0, 1], [2, 2], [0, 1], [0, 1]])).tolist()
+    [0, 0, 1, 2]
+    """
+    n = codes.shape[0]
+    _, inv, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    first = np.zeros(len(counts), dtype=np.int64)
+    first[1:] = np.cumsum(counts)[:-1]
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - first[inv[order]]
+    return rank
+
+
+def _shared_items(codes: np.ndarray) -> np.ndarray:
+    _, inv, counts = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
+    return np.flatnonzero(counts[inv.reshape(-1)] > 1)
+
+
+def _is_histories(X) -> bool:
+    if isinstance(X, (list, tuple)):
+        return True
+    return isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1
+
+
+class CodebookRefresh(Callback):
+    """Dead-code re-seeding after every epoch, from the latents of all training items."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def on_epoch_end(self, net, **kwargs):
+        batch = {k: torch.as_tensor(v, device=net.device) for k, v in self.data.items()}
+        was = net.module_.training
+        net.module_.eval()
+        n = net.module_.refresh_codebooks(**batch)
+        net.module_.train(was)
+        net.history.record("reseeded", int(n))
+
+
+class BaseTokenizer(SkorchParamsMixin, TransformerMixin, BaseEstimator):
+    """Common fit/transform skeleton of the tokenizers (see the module docstring).
+
+    Subclasses implement ``_fit_features(std, raw, seed, device)``, ``_encode(std, raw)
+    -> (codes, weights, recon_per_item)`` and ``_code_length()``; they may override
+    ``_behavior_positions()``.
+    """
+
+    # ---- parameter checks -----------------------------------------------------------
+    def _check_common_params(self):
+        K = self.codebook_size
+        if not isinstance(K, numbers.Integral) or isinstance(K, bool) or K < 2:
+            raise ValueError(f"codebook_size must be an int >= 2, got {K!r}")
+        if hasattr(self, "n_levels"):
+            L = self.n_levels
+            if not isinstance(L, numbers.Integral) or isinstance(L, bool) or L < 1:
+                raise ValueError(f"n_levels must be an int >= 1, got {L!r}")
+
+    # ---- input parsing -------------------------------------------------------------
+    def _modality_spec(self, n_features):
+        md = self.modality_dims
+        if md is None:
+            return [(DEFAULT_MODALITY, n_features)]
+        items = list(md.items()) if isinstance(md, dict) else [tuple(p) for p in md]
+        names = [str(n) for n, _ in items]
+        if len(set(names)) != len(names):
+            raise ValueError(f"modality_dims has duplicate modality names: {names}")
+        for n, d in items:
+            if not isinstance(d, numbers.Integral) or d < 1:
+                raise ValueError(f"modality_dims[{n!r}] must be a positive int, got {d!r}")
+        total = sum(int(d) for _, d in items)
+        if total != n_features:
+            raise ValueError(f"modality_dims sum to {total} columns but X has {n_features} features")
+        return [(str(n), int(d)) for n, d in items]
+
+    def _parse_features(self, X, reset: bool) -> dict:
+        """Return ``{modality: float32 (n, d)}`` from any feature form; validates."""
+        if sp.issparse(X):
+            raise TypeError("sparse input is not supported by the tokenizers; pass a dense array "
+                            "(e.g. X.toarray())")
+        if isinstance(X, dict):
+            if not X:
+                raise ValueError("X is an empty dict: at least one modality is required")
+            out, n_rows = {}, None
+            for name, arr in X.items():
+                if not isinstance(name, str):
+                    raise TypeError(f"modality names must be str, got {name!r}")
+                a = np.asarray(arr)
+                if a.dtype.kind not in "fiub":
+                    raise ValueError(f"modality {name!r} has dtype {a.dtype}; expected numbers")
+                a = a.astype(np.float32)
+                if a.ndim != 2:
+                    raise ValueError(f"modality {name!r} must be 2-D (n_items, d), got shape {a.shape}")
+                if a.shape[1] == 0:
+                    raise ValueError(f"modality {name!r} has 0 columns")
+                if not np.all(np.isfinite(a)):
+                    raise ValueError(f"modality {name!r} contains NaN or inf")
+                if n_rows is not None and a.shape[0] != n_rows:
+                    raise ValueError(f"modalities have different row counts: {name!r} has "
+                                     f"{a.shape[0]} rows, {next(iter(out))!r} has {n_rows}")
+                n_rows = a.shape[0]
+                out[name] = a
+            if not reset:
+                check_is_fitted(self, "modality_dims_")
+                unknown = [m for m in out if m not in self.modality_dims_]
+                if unknown:
+                    raise ValueError(f"unknown modality name(s) {unknown}; the tokenizer was "
+                                     f"fitted on {list(self.modality_dims_)}")
+                missing = [m for m in self.modality_dims_ if m not in out]
+                if missing:
+                    raise ValueError(f"missing modality(ies) {missing}; fitted on {list(self.modality_dims_)}")
+                out = {m: out[m] for m in self.modality_dims_}
+        else:
+            arr = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                                ensure_min_samples=1)
+            arr = np.asarray(arr, dtype=np.float32)
+            names = getattr(self, "feature_names_in_", None)
+            if reset:
+                if names is not None and any(":" in str(c) for c in names):
+                    groups = {}
+                    for j, c in enumerate(names):
+                        m = str(c).split(":", 1)[0] if ":" in str(c) else DEFAULT_MODALITY
+                        groups.setdefault(m, []).append(j)
+                    self._column_groups_ = {m: np.array(ix) for m, ix in groups.items()}
+                else:
+                    spec, start, groups = self._modality_spec(arr.shape[1]), 0, {}
+                    for m, d in spec:
+                        groups[m] = np.arange(start, start + d)
+                        start += d
+                    self._column_groups_ = groups
+            if not reset and not hasattr(self, "_column_groups_"):
+                raise ValueError("this tokenizer was fitted on a dict of modalities (or on "
+                                 "histories); pass a dict {modality: array} to transform")
+            out = {m: np.ascontiguousarray(arr[:, ix]) for m, ix in self._column_groups_.items()}
+        if reset:
+            self.modality_dims_ = {m: int(a.shape[1]) for m, a in out.items()}
+        else:
+            for m, a in out.items():
+                if a.shape[1] != self.modality_dims_[m]:
+                    raise ValueError(f"modality {m!r} has {a.shape[1]} columns, expected "
+                                     f"{self.modality_dims_[m]} as in fit")
+        return out
+
+    def _check_n_items(self, n):
+        K = self.codebook_size
+        if n < max(K, 2):
+            raise ValueError(f"{type(self).__name__} got n_samples = {n} item(s), but "
+                             f"codebook_size={K} needs at least {max(K, 2)} items to fit")
+
+    # ---- standardisation -----------------------------------------------------------
+    def _fit_scalers(self, feats):
+        self.scalers_ = {}
+        for m, a in feats.items():
+            a = a.astype(np.float64)
+            mean = a.mean(0)
+            rms = float(np.sqrt(np.mean((a - mean) ** 2)))
+            mean = mean.astype(np.float32)
+            self.scalers_[m] = (mean, rms if rms > 1e-12 else 1.0)
+
+    def _standardize(self, feats):
+        return {m: ((a - self.scalers_[m][0]) / self.scalers_[m][1]).astype(np.float32)
+                for m, a in feats.items()}
+
+    @staticmethod
+    def _balanced_concat(std):
+        """Concatenation with modality ``m`` divided by sqrt(d_m) (equal modality weight)."""
+        return np.concatenate([a / np.sqrt(a.shape[1]) for a in std.values()], 1).astype(np.float32)
+
+    # ---- pipeline path -------------------------------------------------------------
+    def _default_behavior_estimator(self, seed):
+        from ..recommenders.sasrec import SASRecRecommender
+        return SASRecRecommender(random_state=seed, device=self.device)
+
+    def _features_from_histories(self, X, y, item_features, seed):
+        seqs = check_sequences(X)
+        if y is None:
+            raise ValueError("fitting a tokenizer on interaction histories needs y (the next items)")
+        y = check_targets(y, len(seqs))
+        content = {}
+        if item_features is not None:
+            if not isinstance(item_features, dict):
+                raise TypeError("item_features must be a dict {modality: (n_items, d) array}")
+            if self.behavior_modality in item_features:
+                raise ValueError(f"item_features must not contain the behavioural modality "
+                                 f"{self.behavior_modality!r}: it is learned from X, y")
+            content = self._parse_features(item_features, reset=True)
+        hi = max(max((int(s.max()) for s in seqs if s.size), default=-1), int(y.max()) if y.size else -1)
+        if content:
+            n_items = next(iter(content.values())).shape[0]
+        elif self.n_items is not None:
+            n_items = int(self.n_items)
+        else:
+            n_items = hi + 1
+        if hi >= n_items:
+            raise ValueError(f"X/y contain item id {hi} but the catalogue has {n_items} items")
+        est = self.behavior_estimator
+        est = self._default_behavior_estimator(seed) if est is None else clone(est)
+        # an SIDSequences sizes the recommender's catalogue to all n_items items
+        est.fit(SIDSequences(seqs, codes=np.zeros((n_items, 1), dtype=np.int64)), y)
+        emb = np.asarray(est.item_embeddings_, dtype=np.float32)
+        if emb.shape[0] != n_items:
+            raise ValueError(f"behavior_estimator returned {emb.shape[0]} item embeddings, expected {n_items}")
+        self.behavior_estimator_ = est
+        counts = np.bincount(np.concatenate([np.concatenate(seqs) if seqs else np.zeros(0, np.int64), y]),
+                             minlength=n_items)
+        self.item_popularity_ = counts.astype(np.int64)
+        feats = dict(content)
+        feats[self.behavior_modality] = emb
+        self.modality_dims_ = {m: int(a.shape[1]) for m, a in feats.items()}
+        self.item_embeddings_ = emb
+        return feats
+
+    # ---- fit / transform -------------------------------------------------------------
+    def fit(self, X, y=None, item_features=None):
+        """Learn the codebooks (see the module docstring for the input forms).
+
+        Parameters
+        ----------
+        X : dict, DataFrame, 2-D array or list of item-id histories
+        y : array-like of int, optional
+            Next item of each history (histories only; ignored for features).
+        item_features : dict of str to array, optional
+            Content features of the catalogue (histories only).
+
+        Returns
+        -------
+        self
+        """
+        self._check_common_params()
+        seed = check_random_state_seed(self.random_state)
+        device = resolve_device(self.device)
+        for attr in ("behavior_estimator_", "item_popularity_", "item_embeddings_", "_column_groups_"):
+            self.__dict__.pop(attr, None)
+        if _is_histories(X):
+            raw = self._features_from_histories(X, y, item_features, seed)
+            self.input_kind_ = "histories"
+        else:
+            if item_features is not None:
+                raise ValueError("item_features is only used with interaction histories; "
+                                 "pass every modality in X")
+            raw = self._parse_features(X, reset=True)
+            self.input_kind_ = "features"
+        n = next(iter(raw.values())).shape[0]
+        self._check_n_items(n)
+        self._check_modalities(raw)
+        self._fit_scalers(raw)
+        std = self._standardize(raw)
+        self.device_ = device
+        devices = [torch.cuda.current_device()] if device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            self._fit_features(std, raw, seed, device)
+        codes, weights, recon = self._encode(std, raw)
+        self.recon_loss_ = float(np.mean(recon))
+        self.code_length_ = codes.shape[1]
+        self.collisions_ = _shared_items(codes)
+        self.collision_rate_ = float(1.0 - np.unique(codes, axis=0).shape[0] / n)
+        self.codes_, self.weights_ = self._finish_codes(codes, weights)
+        extra = [int(self.codes_[:, -1].max()) + 1] if self.disambiguate else []
+        self.codebook_sizes_ = tuple(self._codebook_sizes()) + tuple(extra)
+        self.n_items_ = n
+        return self
+
+    def _check_modalities(self, raw):
+        """Hook: modality-specific checks (ADC-SID)."""
+
+    def _codebook_sizes(self):
+        return [self.codebook_size] * self._code_length()
+
+    def _finish_codes(self, codes, weights):
+        codes = codes.astype(np.int64)
+        weights = weights.astype(np.float32)
+        if self.disambiguate:
+            codes = np.concatenate([codes, tiger_suffix(codes)[:, None]], 1)
+            weights = np.concatenate([weights, np.ones((len(codes), 1), np.float32)], 1)
+        return codes, weights
+
+    def transform(self, X):
+        """Codes of items (feature input) or histories with the fitted codes attached.
+
+        Returns
+        -------
+        (codes, weights) : int64 and float32 arrays of shape (n_items, L)
+            For feature input. With ``disambiguate=True`` the extra last code is computed
+            within the given rows (pass the whole catalogue).
+        SIDSequences
+            For a list of item-id histories (ids must lie in ``[0, n_items_)``).
+        """
+        check_is_fitted(self, "codes_")
+        if _is_histories(X):
+            seqs = check_sequences(X, n_items=self.n_items_)
+            return SIDSequences(seqs, codes=self.codes_, weights=self.weights_,
+                                codebook_sizes=self.codebook_sizes_)
+        raw = self._parse_features(X, reset=False)
+        codes, weights, _ = self._encode(self._standardize(raw), raw)
+        return self._finish_codes(codes, weights)
+
+    def fit_transform(self, X, y=None, item_features=None):
+        """``fit(X, y, item_features)`` then ``transform(X)``."""
+        return self.fit(X, y, item_features=item_features).transform(X)
+
+    # ---- torch training shared by ADC-SID and RQ-VAE ------------------------------------
+    def _train_module(self, module_cls, module_kwargs, data, seed, device):
+        module_kwargs = dict(module_kwargs)
+        module_kwargs.update(self._params_for("module"))
+        net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
+        for prefix in ("optimizer", "iterator_train", "iterator_valid", "callbacks"):
+            net_kwargs.update({f"{prefix}__{k}": v for k, v in self._params_for(prefix).items()})
+        net_kwargs.setdefault("iterator_train__seed", seed)
+        net = SIDNet(module=module_cls, optimizer=torch.optim.AdamW, lr=self.lr,
+                     max_epochs=self.max_epochs, batch_size=self.batch_size, device=device,
+                     callbacks=[("codebook_refresh", CodebookRefresh(data))],
+                     verbose=int(bool(self.verbose)), **net_kwargs)
+        net.initialize()
+        batch = {k: torch.as_tensor(v, device=device) for k, v in data.items()}
+        net.module_.init_codebooks(generator=torch.Generator().manual_seed(seed), **batch)
+        if self.max_epochs > 0:
+            net.partial_fit(data, None)
+        net.callbacks = None  # training-time state (holds the data): not pickled
+        net.initialize_callbacks()
+        self.history_ = [{k: row[k] for k in ("epoch", "train_loss", "reseeded", "dur") if k in row}
+                         for row in net.history]
+        self.net_ = net
+        return net
+
+    @torch.no_grad()
+    def _run_module(self, data, keys=("codes", "weights")):
+        """Batched eval forward of the fitted module (float32); numpy outputs + recon loss."""
+        module = self.net_.module_
+        was = module.training
+        module.eval()
+        outs = {k: [] for k in keys}
+        recon = []
+        n = len(next(iter(data.values())))
+        bs = max(int(self.batch_size), 1024)
+        try:
+            for b in range(0, n, bs):
+                batch = {k: torch.as_tensor(v[b:b + bs], device=self.device_) for k, v in data.items()}
+                out = module(**batch)
+                for k in keys:
+                    outs[k].append(out[k].float().cpu().numpy() if k != "codes" else out[k].cpu().numpy())
+                recon.append(module.reconstruction_loss(out, batch, reduction="none").cpu().numpy())
+        finally:
+            module.train(was)
+        res = {k: np.concatenate(v) for k, v in outs.items()}
+        return res, np.concatenate(recon)
+
+    # ---- report ----------------------------------------------------------------------
+    def _behavior_positions(self):
+        return np.zeros(0, dtype=np.int64)
+
+    def quantization_report(self, item_popularity=None):
+        """Quantisation metrics of the fitted catalogue codes.
+
+        Parameters
+        ----------
+        item_popularity : array-like of int, shape (n_items_,), optional
+            Training interaction counts; defaults to the counts of the histories the
+            tokenizer was fitted on (Pipeline path). Without counts there is no
+            popularity table.
+
+        Returns
+        -------
+        dict
+            ``recon_loss`` (sum over modalities of the per-dimension MSE, standardised
+            space), ``entropy`` (bits, per codebook), ``utilization`` (per codebook),
+            ``collision_rate`` (before disambiguation), ``code_length`` and
+            ``popularity``: a DataFrame with one row per stratum (head = top 25% of
+            items by popularity, tail = bottom 25%, all) giving the mean behavioural
+            code weight and the mean number of active (weight > 0) behavioural experts
+            (NaN for tokenizers without behavioural codes).
+        """
+        import pandas as pd
+
+        from ..metrics import code_entropy, codebook_utilization, collision_rate, popularity_strata
+
+        check_is_fitted(self, "codes_")
+        L = self.code_length_
+        codes = self.codes_[:, :L]
+        sizes = list(self.codebook_sizes_[:L])
+        rep = {
+            "recon_loss": self.recon_loss_,
+            "entropy": code_entropy(codes, sizes, per_position=True),
+            "utilization": codebook_utilization(codes, sizes, per_position=True),
+            "collision_rate": collision_rate(codes),
+            "code_length": L,
+        }
+        if item_popularity is None:
+            item_popularity = getattr(self, "item_popularity_", None)
+        if item_popularity is None:
+            rep["popularity"] = None
+            return rep
+        pop = np.asarray(item_popularity)
+        if pop.shape != (self.n_items_,):
+            raise ValueError(f"item_popularity must have shape ({self.n_items_},), got {pop.shape}")
+        head, tail = popularity_strata(pop, 0.25)
+        bpos = self._behavior_positions()
+        rows = []
+        for name, mask in (("head", head), ("tail", tail), ("all", np.ones_like(head))):
+            if bpos.size and mask.any():
+                w = self.weights_[mask][:, bpos]
+                rows.append({"stratum": name, "n_items": int(mask.sum()),
+                             "mean_behavior_weight": float(w.mean()),
+                             "active_behavior_experts": float((w > 0).sum(1).mean())})
+            else:
+                rows.append({"stratum": name, "n_items": int(mask.sum()),
+                             "mean_behavior_weight": np.nan, "active_behavior_experts": np.nan})
+        rep["popularity"] = pd.DataFrame(rows).set_index("stratum")
+        return rep
+
+    # ---- persistence / tags -----------------------------------------------------------
+    def __setstate__(self, state):
+        dev = state.get("device_")
+        if dev is not None and str(dev).startswith("cuda") and not torch.cuda.is_available():
+            state["device_"] = "cpu"
+            net = state.get("net_")
+            if net is not None:
+                net.device = "cpu"
+                net.module_.to("cpu")
+        self.__dict__.update(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        tags.requires_fit = True
+        tags.input_tags.allow_nan = False
+        return tags

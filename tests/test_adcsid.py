@@ -1,0 +1,198 @@
+"""ADC-SID specifics: Eq. 15-17 strength, gates, ReMoE regulariser, ablations, bad input."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from sksid.nn.adcsid import ADCSIDModule, alignment_strength, normalized_norm
+from sksid.nn.codebook import CosineCodebook, EuclideanCodebook, kmeans
+from sksid.tokenizers import ADCSIDTokenizer
+
+
+def tok(**kw):
+    base = dict(codebook_size=4, hidden_dim=16, latent_dim=8, max_epochs=2, batch_size=32,
+                device="cpu", random_state=0)
+    base.update(kw)
+    return ADCSIDTokenizer(**base)
+
+
+def catalogue(n=60, seed=0):
+    rng = np.random.RandomState(seed)
+    scale = np.exp(rng.randn(n, 1))
+    return {"text": rng.randn(n, 10).astype(np.float32),
+            "collab": (scale * rng.randn(n, 6)).astype(np.float32)}
+
+
+@given(arrays(np.float64, st.integers(2, 50), elements=st.floats(0, 1e3)))
+def test_alignment_strength_monotone_and_max_is_one(norms):
+    n_norm = normalized_norm(norms, norms.min(), norms.max())
+    w = alignment_strength(n_norm)
+    order = np.argsort(norms, kind="stable")
+    assert np.all(np.diff(w[order]) >= -1e-12)
+    assert np.all((w > 0) & (w <= 1 + 1e-12))
+    assert np.isclose(w[np.argmax(norms)], 1.0)
+
+
+def test_alignment_strength_constant_norm_guard():
+    assert np.all(normalized_norm(np.full(5, 2.0), 2.0, 2.0) == 1)
+    assert alignment_strength(1.0) == pytest.approx(1.0)
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.integers(0, 2**16), st.integers(20, 40))
+def test_codes_and_weights_properties(seed, n):
+    rng = np.random.RandomState(seed)
+    X = {"text": rng.randn(n, 5), "collab": np.exp(rng.randn(n, 1)) * rng.randn(n, 3)}
+    codes, weights = tok(max_epochs=1, random_state=seed % 7).fit_transform(X)
+    assert codes.shape == weights.shape == (n, 5)
+    assert codes.min() >= 0 and codes.max() < 4
+    assert np.all(np.isfinite(weights)) and weights.min() >= 0
+    assert np.all(weights[:, :2] == pytest.approx(1.0))  # shared, single text expert (softmax of 1)
+
+
+def test_layout_weights_and_strength_attribute():
+    X = catalogue()
+    t = tok(n_shared=2, n_content_experts={"text": 2}, n_behavior=2).fit(X)
+    assert t.code_layout_ == ["shared_0", "shared_1", "text_0", "text_1", "collab_0", "collab_1"]
+    assert np.allclose(t.weights_[:, :2], 1)
+    np.testing.assert_allclose(t.weights_[:, 2:4].sum(1), 1, rtol=1e-5)  # softmax gates
+    norms = np.linalg.norm(X["collab"], axis=1)
+    assert t.alignment_strength_[np.argmax(norms)] == pytest.approx(1.0)
+    order = np.argsort(norms)
+    assert np.all(np.diff(t.alignment_strength_[order]) >= -1e-6)
+    assert t._behavior_positions().tolist() == [4, 5]
+
+
+def test_absent_modalities_have_no_experts():
+    X = catalogue()
+    t = tok().fit({"text": X["text"]})
+    assert t.code_layout_ == ["shared_0", "text_0"] and t.codes_.shape[1] == 2
+    t = tok().fit({"collab": X["collab"]})
+    assert t.code_layout_ == ["shared_0", "collab_0", "collab_1", "collab_2"]
+    t = tok(n_content_experts={"text": 0, "category": 2}).fit({**X, "category": X["text"][:, :3]})
+    assert t.code_layout_ == ["shared_0", "category_0", "category_1", "collab_0", "collab_1", "collab_2"]
+
+
+def test_ablation_switches():
+    X = catalogue()
+    t = tok(use_behavior_gate=False).fit(X)
+    assert np.all(t.weights_ == 1)
+    t = tok(use_strength_controller=False).fit(X)
+    assert np.all(t.alignment_strength_ == 1)
+    for flags in ({"use_alignment": False}, {"use_sparsity_reg": False}):
+        codes, _ = tok(**flags).fit_transform(X)
+        assert codes.shape == (60, 5)
+
+
+def test_bad_behavior_inputs():
+    X = catalogue()
+    with pytest.raises(ValueError, match="zero norm"):
+        tok().fit({**X, "collab": np.zeros((60, 6))})
+    const = np.ones((60, 6)) / np.sqrt(6)
+    with pytest.warns(UserWarning, match="same norm"):
+        t = tok().fit({**X, "collab": const})
+    assert np.all(t.alignment_strength_ == 1)
+    one_zero = X["collab"].copy()
+    one_zero[0] = 0
+    t = tok().fit({**X, "collab": one_zero})  # documented: N_norm = 0 for that item
+    assert t.alignment_strength_[0] == pytest.approx(alignment_strength(0.0))
+    with pytest.raises(ValueError, match="unknown content modality"):
+        tok(n_content_experts={"image": 1}).fit(X)
+    with pytest.raises(ValueError, match="n_content_experts"):
+        tok(n_content_experts=-1).fit(X)
+    with pytest.raises(ValueError, match="target_sparsity"):
+        tok(target_sparsity=1.0).fit(X)
+    with pytest.raises(ValueError, match="code length"):
+        tok(n_shared=0, n_content_experts=0, n_behavior=0).fit(X)
+    with pytest.raises(ValueError, match="codebook_size"):
+        tok(codebook_size=1).fit(X)
+    with pytest.raises(ValueError, match="n_samples = 3"):
+        tok().fit({m: a[:3] for m, a in X.items()})
+    with pytest.raises(ValueError, match="item_features is only used"):
+        tok().fit(X, item_features=X)
+
+
+def test_remoe_regulariser_and_lambda_update():
+    m = ADCSIDModule({"collab": 4}, "collab", codebook_size=4, n_behavior=4, hidden_dim=8,
+                     latent_dim=4, target_sparsity=0.5)
+    R = torch.tensor([[0.5, 0.0, 0.2, 0.0], [0.1, 0.3, 0.0, 0.0]])
+    # f_e = E / (k T) * #{R_e > 0}, k = E (1 - 0.5) = 2, T = 2
+    f = torch.tensor([2.0, 1.0, 1.0, 0.0]) * 4 / (2 * 2)
+    expected = float(m.reg_lambda) * float((f * R.mean(0)).sum())
+    assert float(m.sparsity_loss(R)) == pytest.approx(expected)
+    lam = float(m.reg_lambda)
+    m.update_lambda(R)  # S = 4/8 = 0.5 = target: unchanged
+    assert float(m.reg_lambda) == pytest.approx(lam)
+    m.update_lambda(torch.ones(2, 4))  # S = 0 < target: grows by 1.2
+    assert float(m.reg_lambda) == pytest.approx(lam * 1.2)
+    m.update_lambda(torch.zeros(2, 4))  # S = 1 > target: shrinks
+    assert float(m.reg_lambda) == pytest.approx(lam)
+    # the penalty's gradient goes to R only, not through f
+    Rg = R.clone().requires_grad_(True)
+    m.sparsity_loss(Rg).backward()
+    assert torch.allclose(Rg.grad, float(m.reg_lambda) * f / 2)
+
+
+def test_behavior_gate_eq22():
+    m = ADCSIDModule({"collab": 3}, "collab", codebook_size=4, n_behavior=2, hidden_dim=8, latent_dim=4)
+    x = {"collab": torch.randn(5, 3)}
+    n_norm = torch.rand(5)
+    R = m.behavior_gate(x, n_norm)
+    ref = torch.sigmoid(n_norm)[:, None] * torch.relu(m.behavior_gate_mlp(x["collab"]))
+    assert torch.allclose(R, ref) and R.min() >= 0
+
+
+def test_kmeans_and_codebooks():
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(30, 2) * 0.1 + c for c in (torch.tensor([5.0, 0]), torch.tensor([-5.0, 0]))])
+    c, lab = kmeans(x, 2, generator=g)
+    assert lab[:30].unique().numel() == 1 and lab[30:].unique().numel() == 1
+    with pytest.raises(ValueError, match="at least k"):
+        kmeans(x[:1], 2)
+    with pytest.raises(ValueError, match="codebook_size"):
+        CosineCodebook(1, 3)
+    for cb in (CosineCodebook(8, 3), EuclideanCodebook(8, 3)):
+        z = torch.randn(100, 3)
+        cb.init_kmeans(z, generator=torch.Generator().manual_seed(0))
+        cb.embed.data[:4] = 100.0  # kill half the codebook
+        cb.refresh(z)
+        assert cb.encode(z).unique().numel() == 8  # dead codes re-seeded
+        z_used, zq, codes, loss = cb(z.requires_grad_(True))
+        st_out = cb.straight_through(z_used, zq)
+        st_out.sum().backward()
+        assert z.grad is not None and torch.allclose(st_out, zq)
+
+
+@pytest.mark.slow
+def test_utilisation_and_report():
+    rng = np.random.RandomState(0)
+    n = 200
+    pop = np.exp(rng.randn(n) * 1.5)
+    X = {"text": rng.randn(n, 8).astype(np.float32),
+         "collab": (np.sqrt(pop)[:, None] * rng.randn(n, 6)).astype(np.float32)}
+    t = tok(codebook_size=8, max_epochs=6).fit(X)
+    rep = t.quantization_report(item_popularity=pop)
+    assert np.all(rep["utilization"] >= 0.95)
+    pt = rep["popularity"]
+    assert set(pt.columns) == {"n_items", "mean_behavior_weight", "active_behavior_experts"}
+    assert pt.loc["head", "mean_behavior_weight"] >= 0
+
+
+def test_disambiguate_weights_and_pickle_cpu():
+    import pickle
+    X = catalogue()
+    t = tok(codebook_size=2, n_behavior=0, disambiguate=True).fit({"text": X["text"]})
+    assert len(np.unique(t.codes_, axis=0)) == 60
+    assert np.all(t.weights_[:, -1] == 1)
+    t2 = pickle.loads(pickle.dumps(t))
+    np.testing.assert_array_equal(t2.transform({"text": X["text"]})[0], t.codes_)
+
+
+def test_no_warnings_on_normal_fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        tok().fit(catalogue())

@@ -1,0 +1,259 @@
+"""Shared contract of the four tokenizers (ADC-SID, RQ-VAE, RQ-KMeans, OPQ)."""
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sksid.sequences import SIDSequences
+from sksid.tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
+from sksid.tokenizers._base import tiger_suffix
+
+
+def small(cls, **kw):
+    base = dict(codebook_size=4, device="cpu", random_state=0)
+    if cls is ADCSIDTokenizer:
+        base.update(hidden_dim=16, latent_dim=8, max_epochs=2, batch_size=32)
+    elif cls is RQVAETokenizer:
+        base.update(n_levels=2, hidden_dim=16, latent_dim=4, max_epochs=2, batch_size=32)
+    elif cls is RQKMeansTokenizer:
+        base.update(n_levels=2, n_iter=5)
+    else:
+        base.update(n_levels=2, n_iter=2, kmeans_iter=3)
+    base.update(kw)
+    return cls(**base)
+
+
+ALL = [ADCSIDTokenizer, RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer]
+
+# The contract returns a (codes, weights) tuple of int64 / float32 arrays, not one float
+# array of the input dtype; these checks assume a single array-like output.
+_TUPLE = "transform returns a (codes, weights) tuple, not one array"
+EXPECTED = {
+    "check_methods_sample_order_invariance": _TUPLE,
+    "check_transformer_preserve_dtypes": "codes are int64 whatever the input dtype",
+    "check_transformer_data_not_an_array": _TUPLE,
+}
+_KWARGS = {"check_do_not_raise_errors_in_init_or_set_params":
+           "**kwargs accepts only skorch-prefixed (module__*, ...) parameters and names others"}
+
+
+def _expected(est):
+    if isinstance(est, (ADCSIDTokenizer, RQVAETokenizer)):
+        return {**EXPECTED, **_KWARGS}
+    return EXPECTED
+
+
+@parametrize_with_checks([small(c, **({"max_epochs": 1} if c in (ADCSIDTokenizer, RQVAETokenizer) else {})) for c in ALL], expected_failed_checks=_expected)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def catalogue(n=80, seed=0):
+    rng = np.random.RandomState(seed)
+    scale = np.exp(rng.randn(n, 1))
+    return {"text": rng.randn(n, 12).astype(np.float32),
+            "category": (rng.rand(n, 5) > 0.6).astype(np.float32),
+            "collab": (scale * rng.randn(n, 6)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_codes_contract_and_transform_equals_fit_transform(cls):
+    X = catalogue()
+    tok = small(cls)
+    codes, weights = tok.fit_transform(X)
+    assert codes.dtype == np.int64 and weights.dtype == np.float32
+    assert codes.shape == weights.shape == (80, tok.code_length_)
+    assert codes.min() >= 0 and codes.max() < 4
+    assert np.all(np.isfinite(weights)) and weights.min() >= 0
+    c2, w2 = tok.transform(X)
+    np.testing.assert_array_equal(codes, c2)
+    np.testing.assert_array_equal(weights, w2)
+    np.testing.assert_array_equal(codes, tok.codes_)
+    if cls is not ADCSIDTokenizer:
+        assert np.all(weights == 1)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_deterministic_with_random_state(cls):
+    X = catalogue()
+    a = small(cls).fit_transform(X)
+    b = small(cls).fit_transform(X)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1])
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_input_forms_agree(cls):
+    X = catalogue()
+    arr = np.concatenate([X["text"], X["category"], X["collab"]], 1)
+    dims = [("text", 12), ("category", 5), ("collab", 6)]
+    df = pd.DataFrame(arr, columns=[f"{m}:{j}" for m, d in dims for j in range(d)])
+    c_dict, _ = small(cls).fit_transform(X)
+    c_arr, _ = small(cls, modality_dims=dims).fit_transform(arr)
+    tok = small(cls)
+    c_df, _ = tok.fit_transform(df)
+    assert list(tok.modality_dims_) == ["text", "category", "collab"]
+    np.testing.assert_array_equal(c_dict, c_arr)
+    np.testing.assert_array_equal(c_dict, c_df)
+    # plain 2-D array: one content modality
+    tok = small(cls).fit(arr)
+    assert tok.modality_dims_ == {"content": 23}
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_bad_inputs(cls):
+    X = catalogue()
+    with pytest.raises(ValueError, match="NaN or inf"):
+        bad = dict(X)
+        bad["text"] = X["text"].copy()
+        bad["text"][0, 0] = np.nan
+        small(cls).fit(bad)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        bad = dict(X)
+        bad["collab"] = X["collab"].copy()
+        bad["collab"][3, 1] = np.inf
+        small(cls).fit(bad)
+    with pytest.raises(ValueError, match="different row counts"):
+        small(cls).fit({"text": X["text"], "collab": X["collab"][:-1]})
+    with pytest.raises(ValueError, match="2-D"):
+        small(cls).fit({"text": X["text"][:, 0]})
+    with pytest.raises(ValueError, match="codebook_size must be an int >= 2"):
+        small(cls, codebook_size=1).fit(X)
+    with pytest.raises(ValueError, match="n_samples = 3"):
+        small(cls).fit({m: a[:3] for m, a in X.items()})
+    with pytest.raises(ValueError, match="modality_dims sum"):
+        small(cls, modality_dims={"text": 3}).fit(X["text"])
+    tok = small(cls).fit(X)
+    with pytest.raises(ValueError, match="unknown modality"):
+        tok.transform({**X, "image": X["text"]})
+    with pytest.raises(ValueError, match="missing modality"):
+        tok.transform({"text": X["text"], "category": X["category"]})
+    with pytest.raises(ValueError, match="'text' has 11 columns"):
+        tok.transform({**X, "text": X["text"][:, :11]})
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_clone_params_and_pickle(cls):
+    kw = {"module__dropout": 0.0} if cls in (ADCSIDTokenizer, RQVAETokenizer) else {}
+    tok = small(cls, **kw)
+    if kw:
+        assert tok.get_params()["module__dropout"] == 0.0
+        tok.set_params(module__dropout=0.1)
+        assert clone(tok).get_params()["module__dropout"] == 0.1
+        tok.set_params(module__dropout=0.0)
+    c = clone(tok)
+    assert c.get_params() == tok.get_params()
+    c.set_params(codebook_size=5)
+    assert c.codebook_size == 5 and tok.codebook_size == 4
+    X = catalogue()
+    if kw:  # dropout is not a module argument: the module must reject it clearly
+        with pytest.raises(TypeError):
+            clone(tok).fit(X)
+        tok = small(cls)
+    tok.fit(X)
+    tok2 = pickle.loads(pickle.dumps(tok))
+    np.testing.assert_array_equal(tok.transform(X)[0], tok2.transform(X)[0])
+
+
+def test_module_params_reach_the_module():
+    tok = small(ADCSIDTokenizer, module__commitment_weight=0.5).fit(catalogue())
+    assert tok.net_.module_.codebooks()[0].commitment_weight == 0.5
+    tok = small(RQVAETokenizer, module__commitment_weight=0.5).fit(catalogue())
+    assert tok.net_.module_.quantizer.levels[0].commitment_weight == 0.5
+
+
+def test_tiger_suffix_and_disambiguate():
+    assert tiger_suffix(np.array([[1, 1], [0, 0], [1, 1]])).tolist() == [0, 0, 1]
+    X = catalogue()
+    tok = small(RQKMeansTokenizer, codebook_size=2, n_levels=1, disambiguate=True)
+    codes, weights = tok.fit_transform(X)
+    assert codes.shape[1] == 2 and len(np.unique(codes, axis=0)) == 80
+    assert np.all(weights[:, -1] == 1)
+    assert tok.collisions_.size == 80 and tok.collision_rate_ > 0.9
+    assert tok.codebook_sizes_[-1] == codes[:, -1].max() + 1
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_report(cls):
+    X = catalogue()
+    tok = small(cls).fit(X)
+    rep = tok.quantization_report(item_popularity=np.arange(80))
+    assert rep["entropy"].shape == rep["utilization"].shape == (tok.code_length_,)
+    assert np.isfinite(rep["recon_loss"]) and 0 <= rep["collision_rate"] < 1
+    assert list(rep["popularity"].index) == ["head", "tail", "all"]
+    with pytest.raises(ValueError, match="item_popularity"):
+        tok.quantization_report(item_popularity=np.arange(5))
+
+
+def _histories(n_users=60, n_items=40, seed=0):
+    rng = np.random.RandomState(seed)
+    X = [rng.randint(0, n_items - 1, size=rng.randint(2, 8)) for _ in range(n_users)]
+    y = rng.randint(0, n_items - 1, size=n_users)
+    return X, y
+
+
+def _tiny_sasrec():
+    from sksid.recommenders.sasrec import SASRecRecommender
+    return SASRecRecommender(max_epochs=1, d_model=8, n_heads=1, d_ff=16, device="cpu",
+                             random_state=0, validation_fraction=0.0)
+
+
+class _CodesRec:
+    """Minimal downstream step: records what the tokenizer passed on."""
+
+    def fit(self, X, y):
+        self.X_ = X
+        return self
+
+    def predict(self, X):
+        return np.zeros((len(X), 1), dtype=np.int64)
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **p):
+        return self
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_pipeline_path(cls):
+    X, y = _histories()
+    rng = np.random.RandomState(1)
+    feats = {"text": rng.randn(40, 6).astype(np.float32)}
+    pipe = Pipeline([("tok", small(cls, behavior_estimator=_tiny_sasrec())), ("rec", _CodesRec())])
+    pipe.fit(X, y, tok__item_features=feats)
+    tok = pipe.named_steps["tok"]
+    passed = pipe.named_steps["rec"].X_
+    assert isinstance(passed, SIDSequences) and passed.n_items == 40
+    assert passed.codes.shape == (40, tok.code_length_)
+    assert tok.item_embeddings_.shape == (40, 8)
+    assert tok.item_popularity_.sum() == sum(len(s) for s in X) + len(y)
+    out = tok.transform([np.array([0, 1]), np.array([5])])
+    np.testing.assert_array_equal(out.codes, tok.codes_)
+    with pytest.raises(ValueError, match="unknown item ids"):
+        tok.transform([np.array([0, 40])])
+    # the behaviour model saw only (X, y): clone fitted, original untouched
+    assert not hasattr(tok.behavior_estimator, "net_")
+
+
+def test_pipeline_with_sasrec_recommender_and_n_items():
+    from sksid.recommenders.sasrec import SASRecRecommender
+    X, y = _histories()
+    pipe = Pipeline([("tok", small(ADCSIDTokenizer, behavior_estimator=_tiny_sasrec(), n_items=45)),
+                     ("rec", _tiny_sasrec())])
+    pipe.fit(X, y)
+    assert pipe.named_steps["tok"].codes_.shape[0] == 45
+    assert pipe.predict(X[:3]).shape == (3, 10)
+    assert isinstance(pipe.named_steps["rec"], SASRecRecommender)
+    with pytest.raises(ValueError, match="needs y"):
+        small(ADCSIDTokenizer, behavior_estimator=_tiny_sasrec()).fit(X)
+
+
+def test_default_behavior_estimator_is_sasrec():
+    from sksid.recommenders.sasrec import SASRecRecommender
+    est = ADCSIDTokenizer(random_state=3, device="cpu")._default_behavior_estimator(3)
+    assert isinstance(est, SASRecRecommender) and est.random_state == 3
