@@ -257,3 +257,21 @@ def test_default_behavior_estimator_is_sasrec():
     from sksid.recommenders.sasrec import SASRecRecommender
     est = ADCSIDTokenizer(random_state=3, device="cpu")._default_behavior_estimator(3)
     assert isinstance(est, SASRecRecommender) and est.random_state == 3
+
+
+def test_real_slice_movielens_pipeline():
+    from sksid.datasets import load_movielens_100k
+    from sksid.features import encode_categories
+    from sksid.model_selection import leave_last_out
+
+    ds = load_movielens_100k()
+    split = leave_last_out(ds)
+    genres, _ = encode_categories(ds.item_categories)
+    X, y = split.X_train[:150], split.y_train[:150]
+    tok = small(ADCSIDTokenizer, codebook_size=16, max_epochs=1, batch_size=512,
+                behavior_estimator=_tiny_sasrec())
+    out = tok.fit_transform(X, y, item_features={"category": genres})
+    assert out.n_items == ds.n_items and out.code_length == 5
+    rep = tok.quantization_report()
+    assert rep["utilization"].min() >= 0.9
+    assert list(rep["popularity"].index) == ["head", "tail", "all"]
