@@ -250,9 +250,7 @@ def main(argv=None):
     lines = [
         f"# Recommenders on {args.dataset} (one run, one split)",
         "",
-        f"Command: `python benchmarks/bench_recommenders.py --dataset {args.dataset}"
-        + (" --quick" if args.quick else "") + (" --small" if args.small else "")
-        + (" --no-text" if args.no_text else "") + "`",
+        "Command: `python benchmarks/bench_recommenders.py " + " ".join(sys.argv[1:] if argv is None else argv) + "`",
         f"Machine: {machine_line()}; device `{dev}`, torch threads {torch.get_num_threads()}; "
         f"total {total / 60:.1f} min.",
         f"Split: leave-last-out, history ≤ 20, {split.n_users} users, {n_items} items; full ranking.",

@@ -2,15 +2,39 @@
 
 Estimators
 ----------
-Recommenders (fit/predict on item-id histories): :class:`MostPopular`,
-:class:`SASRecRecommender`.
+Tokenizers (``fit_transform(item_features) -> (codes, weights)``; inside a Pipeline on
+item-id histories they pass the histories on with the codes attached):
+:class:`ADCSIDTokenizer`, :class:`RQVAETokenizer`, :class:`RQKMeansTokenizer`,
+:class:`OPQTokenizer`.
+
+Recommenders (``fit(X, y)`` / ``predict(X) -> (n_users, top_k)`` on histories):
+:class:`IntRRRecommender`, :class:`TIGERRecommender`, :class:`SASRecRecommender`,
+:class:`MostPopular`.
 
 Submodules: :mod:`sksid.datasets`, :mod:`sksid.features`, :mod:`sksid.model_selection`,
 :mod:`sksid.metrics`, :mod:`sksid.nn` (torch modules), :mod:`sksid.testing`.
+
+Examples
+--------
+>>> from sklearn.pipeline import Pipeline
+>>> from sksid import ADCSIDTokenizer, IntRRRecommender
+>>> pipe = Pipeline([("tok", ADCSIDTokenizer()), ("rec", IntRRRecommender())])
 """
-from .recommenders import MostPopular, SASRecRecommender
+from .recommenders import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender
 from .sequences import SIDSequences
+from .tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
 
 __version__ = "0.1.0"
 
-__all__ = ["MostPopular", "SASRecRecommender", "SIDSequences", "__version__"]
+__all__ = [
+    "ADCSIDTokenizer",
+    "RQVAETokenizer",
+    "RQKMeansTokenizer",
+    "OPQTokenizer",
+    "IntRRRecommender",
+    "TIGERRecommender",
+    "SASRecRecommender",
+    "MostPopular",
+    "SIDSequences",
+    "__version__",
+]

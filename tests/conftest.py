@@ -47,3 +47,11 @@ def synthetic_sequences():
         X.append(seq[:-1])
         y.append(seq[-1])
     return X, np.array(y)
+
+
+def pytest_configure(config):
+    # One torch thread per test process: tiny models gain nothing from more, and on a
+    # shared 2-core machine oversubscribed threads make small steps orders slower.
+    import torch
+
+    torch.set_num_threads(1)
