@@ -26,7 +26,7 @@ from ._skorch import RankingValidation, SIDNet, autocast_context
 from ._validation import check_random_state_seed, check_sequences, check_targets, resolve_device
 from .sequences import SIDSequences, pad_histories, training_windows
 
-__all__ = ["SkorchParamsMixin", "BaseRecommender", "TorchSequentialRecommender"]
+__all__ = ["SkorchParamsMixin", "CPUFallbackMixin", "BaseRecommender", "TorchSequentialRecommender"]
 
 _PREFIXES = ("module__", "optimizer__", "callbacks__", "iterator_train__", "iterator_valid__")
 
@@ -110,6 +110,24 @@ class BaseRecommender(BaseEstimator):
         return tags
 
 
+class CPUFallbackMixin:
+    """Unpickling on a machine without CUDA moves a GPU-fitted estimator to the CPU.
+
+    skorch already maps the net's tensors to the CPU (with a ``DeviceWarning``); this keeps
+    the estimator's ``device_`` and its net's ``device`` consistent with them.
+    """
+
+    def __setstate__(self, state):
+        dev = state.get("device_")
+        if dev is not None and str(dev).startswith("cuda") and not torch.cuda.is_available():
+            state["device_"] = "cpu"
+            net = state.get("net_")
+            if net is not None:
+                net.device = "cpu"
+                net.module_.to("cpu")
+        self.__dict__.update(state)
+
+
 def _infer_n_items(X, y):
     hi = max((int(s.max()) for s in X if s.size), default=-1)
     if y is not None and len(y):
@@ -119,7 +137,7 @@ def _infer_n_items(X, y):
     return hi + 1
 
 
-class TorchSequentialRecommender(SkorchParamsMixin, BaseRecommender):
+class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecommender):
     """Skeleton of the torch-backed sequential recommenders.
 
     Subclasses set ``_module_class`` and implement ``_module_kwargs()``,
@@ -319,15 +337,6 @@ class TorchSequentialRecommender(SkorchParamsMixin, BaseRecommender):
         return self._predict_padded(self.net_.module_, items, lengths, self.top_k)
 
     # ---- persistence -------------------------------------------------------------------
-    def __setstate__(self, state):
-        dev = state.get("device_")
-        if dev is not None and str(dev).startswith("cuda") and not torch.cuda.is_available():
-            state["device_"] = "cpu"
-            net = state.get("net_")
-            if net is not None:
-                net.device = "cpu"
-        self.__dict__.update(state)
-
     def to_device(self, device):
         """Move a fitted model to ``device`` (e.g. after loading a GPU model on a CPU)."""
         check_is_fitted(self, "net_")

@@ -45,7 +45,7 @@ from skorch.callbacks import Callback
 
 from .._skorch import SIDNet
 from .._validation import check_random_state_seed, check_sequences, check_targets, resolve_device
-from ..base import SkorchParamsMixin
+from ..base import CPUFallbackMixin, SkorchParamsMixin
 from ..sequences import SIDSequences
 
 __all__ = ["BaseTokenizer", "CodebookRefresh", "tiger_suffix"]
@@ -99,7 +99,7 @@ class CodebookRefresh(Callback):
         net.history.record("reseeded", int(n))
 
 
-class BaseTokenizer(SkorchParamsMixin, TransformerMixin, BaseEstimator):
+class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseEstimator):
     """Common fit/transform skeleton of the tokenizers (see the module docstring).
 
     Subclasses implement ``_fit_features(std, raw, seed, device)``, ``_encode(std, raw)
@@ -469,17 +469,7 @@ class BaseTokenizer(SkorchParamsMixin, TransformerMixin, BaseEstimator):
         rep["popularity"] = pd.DataFrame(rows).set_index("stratum")
         return rep
 
-    # ---- persistence / tags -----------------------------------------------------------
-    def __setstate__(self, state):
-        dev = state.get("device_")
-        if dev is not None and str(dev).startswith("cuda") and not torch.cuda.is_available():
-            state["device_"] = "cpu"
-            net = state.get("net_")
-            if net is not None:
-                net.device = "cpu"
-                net.module_.to("cpu")
-        self.__dict__.update(state)
-
+    # ---- tags -------------------------------------------------------------------------
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
