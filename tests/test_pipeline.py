@@ -64,10 +64,13 @@ def test_pipeline_with_content_modalities_and_pickle(slice_split, ml100k, monkey
     ref = pipe.predict(s.X_test)
     # a pipeline saved after GPU training loads and predicts on a CPU-only machine
     pipe.named_steps["rec"].device_ = "cuda"
+    pipe.named_steps["tok"].device_ = "cuda"
     data = pickle.dumps(pipe)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     loaded = pickle.loads(data)
     np.testing.assert_array_equal(loaded.predict(s.X_test), ref)
+    assert loaded.named_steps["tok"].device_ == "cpu" and loaded.named_steps["rec"].device_ == "cpu"
+    np.testing.assert_array_equal(loaded.named_steps["tok"].transform(s.X_test).codes, tok.codes_)
 
 
 def test_pipeline_default_constructors(slice_split):
