@@ -196,3 +196,50 @@ def test_no_warnings_on_normal_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         tok().fit(catalogue())
+
+
+def _skewed_fit(balance_weight, steps=200):
+    """Train a linear encoder + cosine codebook on a skewed set; return hard-code entropy."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    centre = torch.randn(1, 6, generator=g)
+    x = torch.cat([centre + 0.3 * torch.randn(240, 6, generator=g),  # 80% in one clump
+                   torch.randn(60, 6, generator=g)])
+    enc = torch.nn.Linear(6, 4)
+    cb = CosineCodebook(8, 4, balance_weight=balance_weight)
+    cb.init_kmeans(enc(x).detach(), generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.Adam([*enc.parameters(), *cb.parameters()], lr=1e-2)
+    for _ in range(steps):
+        _, _, _, loss = cb(enc(x))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    p = torch.bincount(cb.encode(enc(x)), minlength=8).float() / len(x)
+    p = p[p > 0]
+    return float(-(p * p.log2()).sum())
+
+
+def test_balance_term_raises_marginal_entropy_and_zero_is_off():
+    # the term itself: balanced + confident assignments score lower than collapsed ones
+    cb = CosineCodebook(4, 4, balance_weight=1.0, balance_temperature=0.05)
+    cw = torch.eye(4)
+    assert float(cb.balance_loss(torch.eye(4), cw)) < float(cb.balance_loss(torch.eye(4)[[0, 0, 0, 0]], cw))
+    # balance_weight = 0: exactly the codebook + commitment loss, no balancing term
+    z = torch.randn(16, 4)
+    cb0 = CosineCodebook(4, 4, balance_weight=0.0)
+    zf, zq, _, loss = cb0(z)
+    old = torch.nn.functional.mse_loss(zq, zf.detach()) + 0.25 * torch.nn.functional.mse_loss(zf, zq.detach())
+    assert torch.equal(loss, old)
+    cb1 = CosineCodebook(4, 4, balance_weight=0.5)
+    cb1.load_state_dict(cb0.state_dict())
+    assert not torch.equal(cb1(z)[3], loss)   # on in training mode
+    assert torch.equal(cb1.eval()(z)[3], loss)  # never in eval mode
+    with pytest.raises(ValueError, match="balance_weight"):
+        CosineCodebook(4, 4, balance_weight=-1.0)
+    # training on a skewed set: the regulariser spreads the codes
+    assert _skewed_fit(1.0) > _skewed_fit(0.0) + 0.5  # about 1.8 -> 3.0 bits (max 3)
+    # the estimator passes it through, and 0 builds unregularised codebooks
+    t = tok(balance_weight=0.0).fit(catalogue())
+    assert all(cb.balance_weight == 0 for cb in t.net_.module_.codebooks())
+    with pytest.raises(ValueError, match="balance_weight"):
+        tok(balance_weight=-0.1).fit(catalogue())

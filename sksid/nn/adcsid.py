@@ -92,6 +92,10 @@ class ADCSIDModule(nn.Module):
         ReMoE target fraction of **zero** behavioural gates (Eq. 23).
     lambda_init, lambda_growth : float
         ReMoE adaptive coefficient: lambda <- lambda * growth^{sign(target - S)}.
+    balance_weight, balance_temperature : float
+        Codebook balancing (beyond the paper): weight and softmax temperature of every
+        codebook's batch marginal-entropy term (:meth:`CosineCodebook.balance_loss`);
+        0 switches it off.
 
     Examples
     --------
@@ -107,7 +111,7 @@ class ADCSIDModule(nn.Module):
                  n_content_experts=None, n_behavior=3, hidden_dim=256, latent_dim=64,
                  temperature=0.07, align_weight=0.1, commitment_weight=0.25, use_alignment=True,
                  use_behavior_gate=True, use_sparsity_reg=True, target_sparsity=1.0 / 3.0,
-                 lambda_init=1e-8, lambda_growth=1.2):
+                 lambda_init=1e-8, lambda_growth=1.2, balance_weight=0.0, balance_temperature=0.1):
         super().__init__()
         self.modality_dims = dict(modality_dims)
         self.behavior_modality = behavior_modality
@@ -126,13 +130,15 @@ class ADCSIDModule(nn.Module):
         self.lambda_growth = float(lambda_growth)
         K = int(codebook_size)
         mods = list(self.modality_dims)
+        cb_kw = dict(commitment_weight=commitment_weight, balance_weight=float(balance_weight),
+                     balance_temperature=float(balance_temperature))
         # Eq. 2: two-layer projections D_m
         self.proj = nn.ModuleDict({m: _mlp(d, hidden_dim, hidden_dim) for m, d in self.modality_dims.items()})
         # Eq. 4: shared experts on h = [h_m] (Eq. 3)
         self.shared_experts = nn.ModuleList(
             _mlp(hidden_dim * len(mods), hidden_dim, latent_dim) for _ in range(self.n_shared))
         self.shared_codebooks = nn.ModuleList(
-            CosineCodebook(K, latent_dim, commitment_weight) for _ in range(self.n_shared))
+            CosineCodebook(K, latent_dim, **cb_kw) for _ in range(self.n_shared))
         # Eq. 6: specific experts on each modality's own embedding e_m
         spec = dict(self.n_content)
         if self.has_behavior:
@@ -142,7 +148,7 @@ class ADCSIDModule(nn.Module):
             m: nn.ModuleList(_mlp(self.modality_dims[m], hidden_dim, latent_dim) for _ in range(n))
             for m, n in spec.items()})
         self.specific_codebooks = nn.ModuleDict({
-            m: nn.ModuleList(CosineCodebook(K, latent_dim, commitment_weight) for _ in range(n))
+            m: nn.ModuleList(CosineCodebook(K, latent_dim, **cb_kw) for _ in range(n))
             for m, n in spec.items()})
         # Eq. 12-13: content gates MLP_m(e_m) + b_m (the Linear's bias is b_m)
         self.content_gate_mlps = nn.ModuleDict({

@@ -6,12 +6,14 @@
 * :func:`residual_kmeans`: ``L`` levels of k-means on successive residuals (RQ-KMeans).
 * :class:`CosineCodebook`: ``K`` codewords, cosine look-up (ADC-SID Eq. 5, 7-9),
   straight-through estimator, codebook + commitment loss, k-means init and dead-code
-  re-seeding (:meth:`refresh`) so that codebook utilisation stays near 1.0.
+  re-seeding (:meth:`refresh`) so that codebook utilisation stays near 1.0, and an
+  optional batch marginal-entropy balancing term (:meth:`_Codebook.balance_loss`).
 * :class:`EuclideanCodebook`: the same with squared-Euclidean look-up (RQ-VAE).
 * :class:`ResidualQuantizer`: ``L`` Euclidean codebooks on successive residuals.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -130,13 +132,20 @@ class _Codebook(nn.Module):
 
     spherical = False
 
-    def __init__(self, codebook_size: int, dim: int, commitment_weight: float = 0.25):
+    def __init__(self, codebook_size: int, dim: int, commitment_weight: float = 0.25,
+                 balance_weight: float = 0.0, balance_temperature: float = 0.1):
         super().__init__()
         if codebook_size < 2:
             raise ValueError(f"codebook_size must be >= 2, got {codebook_size}")
+        if balance_weight < 0:
+            raise ValueError(f"balance_weight must be >= 0, got {balance_weight}")
+        if balance_temperature <= 0:
+            raise ValueError(f"balance_temperature must be > 0, got {balance_temperature}")
         self.codebook_size = int(codebook_size)
         self.dim = int(dim)
         self.commitment_weight = float(commitment_weight)
+        self.balance_weight = float(balance_weight)
+        self.balance_temperature = float(balance_temperature)
         self.embed = nn.Parameter(torch.randn(codebook_size, dim) * 0.1)
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
@@ -148,6 +157,33 @@ class _Codebook(nn.Module):
 
     def _lookup(self, z, cw):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _similarity(self, z, cw):  # pragma: no cover - abstract
+        """Look-up score (larger = closer): ``argmax`` of it is ``_lookup``."""
+        raise NotImplementedError
+
+    def balance_loss(self, z, cw):
+        """Batch marginal-entropy (diversity) regulariser on the soft assignment.
+
+        ``p_i = softmax(sim(z_i, c) / balance_temperature)`` over the ``K`` codewords
+        (``sim`` = cosine for :class:`CosineCodebook`), ``p_bar = mean_i p_i``::
+
+            (mean_i H(p_i) - H(p_bar)) / log K
+
+        Minimising it **maximises the entropy of the batch-mean assignment** (every
+        codeword used equally often in a batch) while keeping each item's assignment
+        **confident** (low per-item entropy, so the soft assignment stays close to the
+        hard ``argmax`` look-up). Lies in [-1, 1]; gradient flows to the latents (encoder)
+        and to the codewords. Not in the paper (which reports utilisation 1.0 without a
+        mechanism); see docs/tokenizers.md "Decisions".
+        """
+        logits = self._similarity(z, cw) / self.balance_temperature
+        logp = torch.log_softmax(logits, dim=-1)
+        p = logp.exp()
+        per_item = -(p * logp).sum(-1).mean()
+        p_bar = p.mean(0)
+        marginal = -(p_bar * torch.log(p_bar.clamp_min(1e-12))).sum()
+        return (per_item - marginal) / float(np.log(self.codebook_size))
 
     def forward(self, z: torch.Tensor):
         """Quantise ``z`` (B, dim).
@@ -161,13 +197,17 @@ class _Codebook(nn.Module):
             the codebook.
         codes : Tensor (B,) int64
         loss : Tensor ()
-            ``||sg(z) - z_q||^2 + commitment_weight * ||z - sg(z_q)||^2``.
+            ``||sg(z) - z_q||^2 + commitment_weight * ||z - sg(z_q)||^2``, plus
+            ``balance_weight * balance_loss`` in training mode when ``balance_weight > 0``
+            (with ``balance_weight = 0`` nothing extra is computed).
         """
         zf = self._prep(z.float())
         cw = self._codewords().float()
         codes = self._lookup(zf.detach(), cw.detach())
         zq = cw[codes]
         loss = F.mse_loss(zq, zf.detach()) + self.commitment_weight * F.mse_loss(zf, zq.detach())
+        if self.balance_weight > 0 and self.training and zf.shape[0] > 1:
+            loss = loss + self.balance_weight * self.balance_loss(zf, cw)
         return zf, zq, codes, loss
 
     @staticmethod
@@ -242,9 +282,12 @@ class CosineCodebook(_Codebook):
     def _codewords(self):
         return F.normalize(self.embed, dim=-1)
 
+    def _similarity(self, z, cw):
+        return z @ cw.T  # cosine (both sides unit-normalised)
+
     def _lookup(self, z, cw):
         # Eq. 5 / 7-9: argmax_j cos(z, z_q_j) (both sides unit-normalised)
-        return (z @ cw.T).argmax(-1)
+        return self._similarity(z, cw).argmax(-1)
 
 
 class EuclideanCodebook(_Codebook):
@@ -256,6 +299,9 @@ class EuclideanCodebook(_Codebook):
     >>> cb(torch.randn(8, 3))[2].shape
     torch.Size([8])
     """
+
+    def _similarity(self, z, cw):
+        return -torch.cdist(z, cw) ** 2
 
     def _lookup(self, z, cw):
         return torch.cdist(z, cw).argmin(-1)

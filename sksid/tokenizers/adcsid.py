@@ -47,6 +47,14 @@ class ADCSIDTokenizer(BaseTokenizer):
     align_weight : float, default=0.1
         Weight of the alignment loss (Eq. 21) in the total loss.
     commitment_weight : float, default=0.25
+    balance_weight : float, default=0.3
+        Codebook balancing, **beyond the paper**: weight of each cosine codebook's batch
+        marginal-entropy regulariser ``(mean_i H(p_i) - H(mean_i p_i)) / log K`` on the
+        soft assignment ``p_i = softmax(cos(z_i, c) / balance_temperature)`` (training
+        only). It spreads items over the codewords while keeping assignments confident.
+        ``0`` recovers the unregularised behaviour exactly.
+    balance_temperature : float, default=0.03
+        tau_a of that soft assignment.
     use_alignment : bool, default=True
         Ablation switch: Eq. 18-21 on/off.
     use_strength_controller : bool, default=True
@@ -118,8 +126,8 @@ class ADCSIDTokenizer(BaseTokenizer):
     def __init__(self, codebook_size=100, n_shared=1, n_content_experts=1, n_behavior=3,
                  hidden_dim=256, latent_dim=64, alpha=10.0, beta=9.0, temperature=0.07,
                  target_sparsity=1.0 / 3.0, align_weight=0.1, commitment_weight=0.25,
-                 use_alignment=True, use_strength_controller=True, use_behavior_gate=True,
-                 use_sparsity_reg=True, max_epochs=100, batch_size=256, lr=1e-3, device="auto",
+                 balance_weight=0.3, balance_temperature=0.03, use_alignment=True,
+                 use_strength_controller=True, use_behavior_gate=True, use_sparsity_reg=True, max_epochs=100, batch_size=256, lr=1e-3, device="auto",
                  random_state=None, verbose=0, modality_dims=None, behavior_modality="collab",
                  disambiguate=False, behavior_estimator=None, n_items=None, **kwargs):
         self.codebook_size = codebook_size
@@ -134,6 +142,8 @@ class ADCSIDTokenizer(BaseTokenizer):
         self.target_sparsity = target_sparsity
         self.align_weight = align_weight
         self.commitment_weight = commitment_weight
+        self.balance_weight = balance_weight
+        self.balance_temperature = balance_temperature
         self.use_alignment = use_alignment
         self.use_strength_controller = use_strength_controller
         self.use_behavior_gate = use_behavior_gate
@@ -175,6 +185,10 @@ class ADCSIDTokenizer(BaseTokenizer):
             raise ValueError(f"target_sparsity must lie in [0, 1), got {self.target_sparsity}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not float(self.balance_weight) >= 0:
+            raise ValueError(f"balance_weight must be >= 0, got {self.balance_weight}")
+        if not float(self.balance_temperature) > 0:
+            raise ValueError(f"balance_temperature must be > 0, got {self.balance_temperature}")
         self._n_content = {m: int(v) for m, v in per.items()}
         L = int(self.n_shared) + sum(self._n_content.values()) + (int(self.n_behavior) if b in raw else 0)
         if L < 1:
@@ -228,7 +242,9 @@ class ADCSIDTokenizer(BaseTokenizer):
             latent_dim=int(self.latent_dim), temperature=float(self.temperature),
             align_weight=float(self.align_weight), commitment_weight=float(self.commitment_weight),
             use_alignment=bool(self.use_alignment), use_behavior_gate=bool(self.use_behavior_gate),
-            use_sparsity_reg=bool(self.use_sparsity_reg), target_sparsity=float(self.target_sparsity))
+            use_sparsity_reg=bool(self.use_sparsity_reg), target_sparsity=float(self.target_sparsity),
+            balance_weight=float(self.balance_weight),
+            balance_temperature=float(self.balance_temperature))
         self._train_module(ADCSIDModule, module_kwargs, data, seed, device)
         mod = self.net_.module_
         layout = [f"shared_{i}" for i in range(mod.n_shared)]
