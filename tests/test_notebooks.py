@@ -14,6 +14,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 def test_notebook_runs(path, monkeypatch):
     monkeypatch.setenv("SKSID_NOTEBOOK_SMALL", "1")
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel uses the inline backend
+    # the kernel inherits this: one torch thread, as the rest of the suite (conftest.py)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
