@@ -66,13 +66,18 @@ def _as_int_array(seq, i: int) -> np.ndarray:
         raise ValueError(f"sequence {i} has shape {arr.shape}; each sequence must be 1-D")
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
+    return _integer_ids(arr, f"sequence {i}")
+
+
+def _integer_ids(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` as int64 ids; NaN/inf, fractional or non-numeric values raise."""
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"sequence {i} contains NaN or inf item ids")
+            raise ValueError(f"{name} contains NaN or inf item ids")
         if not np.all(arr == np.round(arr)):
-            raise ValueError(f"sequence {i} contains non-integer item ids")
+            raise ValueError(f"{name} contains non-integer item ids")
     elif arr.dtype.kind not in "iub":
-        raise ValueError(f"sequence {i} has dtype {arr.dtype}; item ids must be integers")
+        raise ValueError(f"{name} has dtype {arr.dtype}; item ids must be integers")
     return arr.astype(np.int64, copy=False)
 
 
@@ -137,14 +142,7 @@ def check_targets(y, n_samples: int, *, n_items: int | None = None, name: str = 
         raise ValueError(f"{name} must be 1-D (one next item per history), got shape {y.shape}")
     if y.shape[0] != n_samples:
         raise ValueError(f"{name} has {y.shape[0]} entries but X has {n_samples} sequences")
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"{name} contains NaN or inf")
-        if not np.all(y == np.round(y)):
-            raise ValueError(f"{name} contains non-integer item ids")
-    elif y.dtype.kind not in "iub":
-        raise ValueError(f"{name} has dtype {y.dtype}; item ids must be integers")
-    y = y.astype(np.int64)
+    y = _integer_ids(y, name)
     if y.size and y.min() < 0:
         raise ValueError(f"{name} contains negative item ids")
     if n_items is not None and y.size and y.max() >= n_items:

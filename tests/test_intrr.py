@@ -21,15 +21,6 @@ N_ITEMS = 1682
 SID_CLASSES = [IntRRRecommender, TIGERRecommender]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: one intra-op thread avoids OpenMP oversubscription on shared 2-core boxes."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _codes(n_items=N_ITEMS, L=3, K=8, seed=0):
     rng = np.random.RandomState(seed)
     return rng.randint(0, K, size=(n_items, L))

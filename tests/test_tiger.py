@@ -12,15 +12,6 @@ TINY = dict(d_model=16, n_layers=1, n_heads=2, head_dim=8, d_ff=32, max_len=10, 
 N_ITEMS = 1682
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models: one intra-op thread avoids OpenMP oversubscription on shared 2-core boxes."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _codes(L=3, K=8, seed=0):
     return np.random.RandomState(seed).randint(0, K, size=(N_ITEMS, L))
 
