@@ -28,7 +28,7 @@ def build_pipeline(seed=0, device="auto", quick=False, verbose=1):
         behaviour = SASRecRecommender(max_epochs=5, random_state=seed, device=device)
         tok = ADCSIDTokenizer(max_epochs=10, random_state=seed, device=device,
                               behavior_estimator=behaviour, verbose=verbose)
-        rec = IntRRRecommender(max_epochs=3, d_model=64, n_layers=2, n_heads=2, head_dim=32,
+        rec = IntRRRecommender(max_epochs=10, d_model=64, n_layers=2, n_heads=2, head_dim=32,
                                d_ff=256, random_state=seed, device=device, verbose=verbose)
     else:
         tok = ADCSIDTokenizer(random_state=seed, device=device, verbose=verbose)
