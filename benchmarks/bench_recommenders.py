@@ -168,6 +168,10 @@ def main(argv=None):
                     help="torch intra-op threads on CPU (1 avoids OpenMP oversubscription on busy boxes)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--sasrec-epochs", type=int, default=None,
+                    help="SASRec max_epochs (default: --epochs); SASRec also gives the tokenizers' behaviour")
+    ap.add_argument("--sid-models", default="tiger,intrr0,intrr",
+                    help="comma list of SID models to run: tiger, intrr0 (λ=0), intrr (λ=0.1)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     if args.epochs is None:
@@ -201,16 +205,20 @@ def main(argv=None):
     pop = MostPopular().fit(split.X_train, split.y_train)
     record("MostPopular", "-", pop, 0.0)
     with Timer() as t:
+        sas_kw = dict(common, max_epochs=args.sasrec_epochs or args.epochs)
         sasrec = SASRecRecommender(d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2,
-                                   **common).fit(split.X_train, split.y_train, eval_set=eval_set)
+                                   **sas_kw).fit(split.X_train, split.y_train, eval_set=eval_set)
     record("SASRec", "-", sasrec, t.seconds)
 
     code_sets = make_codes(ds, sasrec, args)
     bb = _backbone(args)
     for cname, (codes, weights, note) in code_sets.items():
-        models = [("TIGER", TIGERRecommender(**bb, **common)),
-                  ("IntRR λ=0", IntRRRecommender(**bb, alignment_weight=0.0, **common)),
-                  ("IntRR λ=0.1", IntRRRecommender(**bb, alignment_weight=0.1, **common))]
+        wanted = set(args.sid_models.split(","))
+        models = [(name, make()) for key, name, make in (
+            ("tiger", "TIGER", lambda: TIGERRecommender(**bb, **common)),
+            ("intrr0", "IntRR λ=0", lambda: IntRRRecommender(**bb, alignment_weight=0.0, **common)),
+            ("intrr", "IntRR λ=0.1", lambda: IntRRRecommender(**bb, alignment_weight=0.1, **common)),
+        ) if key in wanted]
         lat = {}
         for name, rec in models:
             with Timer() as t:
