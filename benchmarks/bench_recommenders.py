@@ -79,6 +79,8 @@ def make_codes(ds, sasrec, args):
         print(f"[codes] tokenizers not importable ({exc!r})", flush=True)
         makers = []
     for name, make in makers:
+        if name not in args.code_sets.split(","):
+            continue
         try:
             with Timer() as t:
                 codes, weights = make().fit_transform(feats)
@@ -170,6 +172,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None)
     ap.add_argument("--sasrec-epochs", type=int, default=None,
                     help="SASRec max_epochs (default: --epochs); SASRec also gives the tokenizers' behaviour")
+    ap.add_argument("--code-sets", default="RQ-VAE,ADC-SID", help="comma list of tokenizers to fit")
     ap.add_argument("--sid-models", default="tiger,intrr0,intrr",
                     help="comma list of SID models to run: tiger, intrr0 (λ=0), intrr (λ=0.1)")
     args = ap.parse_args(argv)
