@@ -302,21 +302,34 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         check_is_fitted(self, "net_")
         return check_sequences(X, n_items=self.n_items_)
 
-    def _predict_padded(self, module, items, lengths, k, batch_size=None):
-        """Top-``k`` ids for padded histories; empty ones get the popularity ranking."""
+    def _eval_batches(self, module, fn, items, lengths, batch_size=None):
+        """Run ``fn(items, lengths)`` over padded histories in batches, in eval mode.
+
+        ``fn`` returns a tensor or a tuple of tensors per batch (on the device, no grad,
+        bf16 autocast on CUDA); the results come back as numpy arrays, concatenated.
+        """
         batch_size = batch_size or max(self.batch_size, 256)
         was_training = module.training
         module.eval()
-        out = np.empty((items.shape[0], k), dtype=np.int64)
         dev = self.device_
+        parts = []
         try:
             with torch.no_grad(), autocast_context(dev):
                 for b in range(0, items.shape[0], batch_size):
                     it = torch.as_tensor(items[b:b + batch_size], device=dev)
                     ln = torch.as_tensor(lengths[b:b + batch_size], device=dev)
-                    out[b:b + batch_size] = self._rank(module, it, ln, k).cpu().numpy()
+                    out = fn(it, ln)
+                    out = out if isinstance(out, tuple) else (out,)
+                    parts.append([(t.float() if t.is_floating_point() else t).cpu().numpy() for t in out])
         finally:
             module.train(was_training)
+        return tuple(np.concatenate(col) for col in zip(*parts))
+
+    def _predict_padded(self, module, items, lengths, k, batch_size=None):
+        """Top-``k`` ids for padded histories; empty ones get the popularity ranking."""
+        (out,) = self._eval_batches(module, lambda it, ln: self._rank(module, it, ln, k),
+                                    items, lengths, batch_size)
+        out = out.astype(np.int64, copy=False)
         empty = lengths == 0
         if empty.any():
             out[empty] = self.popular_items_[:k]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_sequences
@@ -148,22 +147,11 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         seqs = self._check_predict_input(X)
         items, lengths = pad_histories(seqs, self.max_len)
         module = self.net_.module_
-        was_training = module.training
-        module.eval()
         k = self.top_k
-        ids = np.empty((len(seqs), k), np.int64)
-        scores = np.empty((len(seqs), k), np.float32)
-        bs = max(self.batch_size, 256)
-        try:
-            with torch.no_grad():
-                for b in range(0, len(seqs), bs):
-                    it = torch.as_tensor(items[b:b + bs], device=self.device_)
-                    ln = torch.as_tensor(lengths[b:b + bs], device=self.device_)
-                    i, s = module.rank(it, ln, k, int(self.beam_width))
-                    ids[b:b + bs] = i.cpu().numpy()
-                    scores[b:b + bs] = s.float().cpu().numpy()
-        finally:
-            module.train(was_training)
+        ids, scores = self._eval_batches(
+            module, lambda it, ln: module.rank(it, ln, k, int(self.beam_width)), items, lengths)
+        ids = ids.astype(np.int64, copy=False)
+        scores = scores.astype(np.float32, copy=False)
         empty = lengths == 0
         if empty.any():
             ids[empty] = self.popular_items_[:k]

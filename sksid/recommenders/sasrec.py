@@ -1,7 +1,6 @@
 """SASRec as a scikit-learn estimator (skorch-backed)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
@@ -120,11 +119,5 @@ class SASRecRecommender(TorchSequentialRecommender):
         seqs = self._check_predict_input(X)
         items, lengths = pad_histories(seqs, self.max_len)
         module = self.net_.module_
-        module.eval()
-        out = []
-        with torch.no_grad():
-            for b in range(0, len(seqs), 1024):
-                it = torch.as_tensor(items[b:b + 1024], device=self.device_)
-                ln = torch.as_tensor(lengths[b:b + 1024], device=self.device_)
-                out.append(module.scores(it, ln).float().cpu().numpy())
-        return np.concatenate(out)
+        (scores,) = self._eval_batches(module, module.scores, items, lengths)
+        return scores
