@@ -232,6 +232,9 @@ def test_pipeline_path(cls):
     assert passed.codes.shape == (40, tok.code_length_)
     assert tok.item_embeddings_.shape == (40, 8)
     assert tok.item_popularity_.sum() == sum(len(s) for s in X) + len(y)
+    if cls is ADCSIDTokenizer:  # counts are known on histories: reliability from them
+        assert tok.reliability_ == "log_count"
+        np.testing.assert_array_equal(tok.item_counts_, tok.item_popularity_)
     out = tok.transform([np.array([0, 1]), np.array([5])])
     np.testing.assert_array_equal(out.codes, tok.codes_)
     with pytest.raises(ValueError, match="unknown item ids"):

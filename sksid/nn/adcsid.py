@@ -9,7 +9,7 @@ Every paper equation has one named place below (search for ``Eq.``):
 * Eq. 14    :meth:`ADCSIDModule.forward` / :meth:`ADCSIDModule.loss` (decoder, straight-through)
 * Eq. 15-17 :func:`alignment_strength` (computed once over the catalogue by the estimator)
 * Eq. 18-21 :meth:`ADCSIDModule.alignment_loss`
-* Eq. 22    :meth:`ADCSIDModule.behavior_gate`
+* Eq. 22    :meth:`ADCSIDModule.behavior_gate` (bounded to [0, 1] by ``gate_activation``)
 * Eq. 23    :meth:`ADCSIDModule.sparsity_loss` (ReMoE load-balanced L1, adaptive lambda)
 """
 from __future__ import annotations
@@ -21,7 +21,9 @@ from torch import nn
 
 from .codebook import CosineCodebook
 
-__all__ = ["ADCSIDModule", "alignment_strength", "normalized_norm"]
+__all__ = ["ADCSIDModule", "alignment_strength", "normalized_norm", "GATE_ACTIVATIONS"]
+
+GATE_ACTIVATIONS = ("tanh", "clamp", "relu")
 
 
 def normalized_norm(norms, n_min, n_max):
@@ -92,10 +94,20 @@ class ADCSIDModule(nn.Module):
         ReMoE target fraction of **zero** behavioural gates (Eq. 23).
     lambda_init, lambda_growth : float
         ReMoE adaptive coefficient: lambda <- lambda * growth^{sign(target - S)}.
+    gate_activation : {"tanh", "clamp", "relu"}, default="tanh"
+        Squashing of Eq. 22's router output ``a = relu(MLP(e_b) + b)``: ``tanh(a)`` or
+        ``min(a, 1)`` bound R(e_b) to [0, 1) / [0, 1] (zero exactly where ``a`` is), as the
+        paper's "importance scores"; ``"relu"`` keeps Eq. 22 as printed (unbounded).
     balance_weight, balance_temperature : float
         Codebook balancing (beyond the paper): weight and softmax temperature of every
         codebook's batch marginal-entropy term (:meth:`CosineCodebook.balance_loss`);
         0 switches it off.
+    collision_weight : float, default=0.0
+        Weight of the soft code-collision term (beyond the paper, :meth:`collision_loss`);
+        0 switches it off.
+    rebalance : float, default=0.0
+        Crowding ratio of :meth:`rebalance_codebook`, run after the dead-code refresh at
+        every epoch end (beyond the paper); 0 switches it off, else must exceed 1.
 
     Examples
     --------
@@ -111,8 +123,19 @@ class ADCSIDModule(nn.Module):
                  n_content_experts=None, n_behavior=3, hidden_dim=256, latent_dim=64,
                  temperature=0.07, align_weight=0.1, commitment_weight=0.25, use_alignment=True,
                  use_behavior_gate=True, use_sparsity_reg=True, target_sparsity=1.0 / 3.0,
-                 lambda_init=1e-8, lambda_growth=1.2, balance_weight=0.0, balance_temperature=0.1):
+                 lambda_init=1e-8, lambda_growth=1.2, balance_weight=0.0, balance_temperature=0.1,
+                 gate_activation="tanh", collision_weight=0.0, rebalance=0.0):
         super().__init__()
+        if gate_activation not in GATE_ACTIVATIONS:
+            raise ValueError(f"gate_activation must be one of {GATE_ACTIVATIONS}, got {gate_activation!r}")
+        self.gate_activation = gate_activation
+        if not collision_weight >= 0:
+            raise ValueError(f"collision_weight must be >= 0, got {collision_weight}")
+        self.collision_weight = float(collision_weight)
+        if not (rebalance == 0 or rebalance > 1):
+            raise ValueError(f"rebalance must be 0 (off) or a ratio > 1, got {rebalance}")
+        self.rebalance = float(rebalance)
+        self.balance_temperature = float(balance_temperature)
         self.modality_dims = dict(modality_dims)
         self.behavior_modality = behavior_modality
         self.has_behavior = behavior_modality in self.modality_dims
@@ -209,15 +232,30 @@ class ADCSIDModule(nn.Module):
         return gates
 
     # -- Eq. 22 --------------------------------------------------------------------
-    def behavior_gate(self, x, n_norm):
-        """Eq. 22: R(e_b) = sigma(N_norm(e_b)) * relu(MLP(e_b) + b); ones when switched off."""
+    def behavior_gate(self, x, n_norm, return_raw=False):
+        """Eq. 22: R(e_b) = sigma(N_norm(e_b)) * act(relu(MLP(e_b) + b)); ones when switched off.
+
+        ``act`` is ``gate_activation``: ``tanh`` or ``min(., 1)`` (R in [0, 1], exact zeros
+        kept, so the ReLU router's sparsity of Eq. 23 is unchanged) or the identity (Eq. 22
+        as printed, unbounded). With ``return_raw=True`` also returns the unbounded
+        ``sigma(N_norm) * relu(MLP(e_b) + b)``.
+        """
         m = self.behavior_modality
         if not self.has_behavior or self.n_behavior == 0:
-            return None
+            return (None, None) if return_raw else None
         xb = x[m]
         if not self.use_behavior_gate:
-            return xb.new_ones(xb.shape[0], self.n_behavior)
-        return torch.sigmoid(n_norm.float())[:, None] * F.relu(self.behavior_gate_mlp(xb).float())
+            ones = xb.new_ones(xb.shape[0], self.n_behavior)
+            return (ones, ones) if return_raw else ones
+        s = torch.sigmoid(n_norm.float())[:, None]
+        a = F.relu(self.behavior_gate_mlp(xb).float())
+        if self.gate_activation == "tanh":
+            R = s * torch.tanh(a)
+        elif self.gate_activation == "clamp":
+            R = s * a.clamp(max=1.0)
+        else:
+            R = s * a
+        return (R, s * a) if return_raw else R
 
     def gate_vector(self, gates, R, batch_size, device):
         """Weight of every code position: 1 (shared), g_m (content), R(e_b) (behaviour)."""
@@ -270,6 +308,25 @@ class ADCSIDModule(nn.Module):
         S = float((R <= 0).float().mean())
         self.reg_lambda.mul_(self.lambda_growth ** float(np.sign(self.target_sparsity - S)))
 
+    # -- beyond the paper: soft full-code collisions --------------------------------------
+    def collision_loss(self, used):
+        """Expected number of in-batch items sharing an item's whole code tuple (soft).
+
+        With ``p_l(a) = softmax(cos(z_l(a), C_l) / balance_temperature)`` the soft
+        assignment of item ``a`` at code position ``l``, the probability that items ``a``
+        and ``b`` get the same tuple is ``prod_l <p_l(a), p_l(b)>``; the loss is its sum
+        over pairs ``a != b`` divided by the batch size. It pushes apart items that share
+        (or nearly share) all their codes, the colliding tuples that the per-codebook
+        balancing cannot see, and is ~0 for distinct tuples.
+        """
+        S = None
+        for z, cb in zip(used, self.codebooks()):
+            p = torch.softmax(cb._similarity(z, cb._codewords().float()) / self.balance_temperature, -1)
+            s = p @ p.T
+            S = s if S is None else S * s
+        B = S.shape[0]
+        return (S.sum() - S.diagonal().sum()) / B
+
     # -- forward / loss ---------------------------------------------------------------
     def forward(self, **batch):
         x = self._inputs(batch)
@@ -279,14 +336,17 @@ class ADCSIDModule(nn.Module):
         zs = self.latents(x, h)
         used, qs, codes, vq_loss = self.quantize(zs)
         gates = self.content_gates(x)
-        R = self.behavior_gate(x, batch["n_norm"])
+        R, raw_R = self.behavior_gate(x, batch["n_norm"], return_raw=True)
         weights = self.gate_vector(gates, R, B, dev)
         z = self.fuse(used, weights)   # Eq. 10
         z_q = self.fuse(qs, weights)   # Eq. 11
         z_st = z + (z_q - z).detach()  # Eq. 14: z + sg(z_q - z)
         recon = self.decoder(z_st)
+        if self.training and self.collision_weight > 0 and B > 1:
+            vq_loss = vq_loss + self.collision_weight * self.collision_loss(used)
         return {"codes": codes, "weights": weights, "recon": recon, "vq_loss": vq_loss,
-                "h_m": h_m, "R": R, "latents": zs}
+                "h_m": h_m, "R": R, "raw_R": raw_R, "latents": zs,
+                "raw_weights": self.gate_vector(gates, raw_R, B, dev)}
 
     def reconstruction_loss(self, out, batch, reduction="mean"):
         """Eq. 14: ||e - decoder(z + sg(z_q - z))||^2, averaged per modality, summed."""
@@ -326,5 +386,37 @@ class ADCSIDModule(nn.Module):
 
     @torch.no_grad()
     def refresh_codebooks(self, **batch):
-        """Dead-code re-seeding of every codebook from the current latents of ``batch``."""
-        return sum(cb.refresh(z) for z, cb in zip(self._all_latents(batch), self.codebooks()))
+        """Dead-code re-seeding of every codebook from the current latents of ``batch``
+        (then :meth:`rebalance_codebook` when ``rebalance`` > 0)."""
+        n = 0
+        for z, cb in zip(self._all_latents(batch), self.codebooks()):
+            n += cb.refresh(z)
+            if self.rebalance > 0:
+                n += self.rebalance_codebook(cb, z, self.rebalance)
+        return n
+
+    @staticmethod
+    @torch.no_grad()
+    def rebalance_codebook(cb, z, ratio):
+        """Split crowded codewords: every codeword used by fewer than ``N / (ratio K)``
+        items is moved onto the worst-served latent of a distinct codeword used by more
+        than ``ratio N / K`` items (most crowded first). Returns the number moved."""
+        zf = cb._prep(z.float())
+        cw = cb._codewords().float()
+        codes = cb._lookup(zf, cw)
+        K = cb.codebook_size
+        counts = torch.bincount(codes, minlength=K).float()
+        mean = zf.shape[0] / K
+        rare = torch.nonzero(counts < mean / ratio).squeeze(1)
+        rare = rare[counts[rare].argsort()]
+        crowded = torch.nonzero(counts > mean * ratio).squeeze(1)
+        crowded = crowded[counts[crowded].argsort(descending=True)]
+        n = min(len(rare), len(crowded))
+        if n == 0:
+            return 0
+        err = ((zf - cw[codes]) ** 2).sum(1)
+        for j, i in zip(rare[:n].tolist(), crowded[:n].tolist()):
+            members = torch.nonzero(codes == i).squeeze(1)
+            far = members[err[members].argmax()]
+            cb.embed.data[j] = zf[far].to(cb.embed.dtype)
+        return n

@@ -417,8 +417,8 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         ----------
         item_popularity : array-like of int, shape (n_items_,), optional
             Training interaction counts; defaults to the counts of the histories the
-            tokenizer was fitted on (Pipeline path). Without counts there is no
-            popularity table.
+            tokenizer was fitted on (Pipeline path), else to the ``item_counts`` given to
+            ``fit`` (ADC-SID). Without counts there is no popularity table.
 
         Returns
         -------
@@ -448,6 +448,8 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         }
         if item_popularity is None:
             item_popularity = getattr(self, "item_popularity_", None)
+        if item_popularity is None:
+            item_popularity = getattr(self, "item_counts_", None)
         if item_popularity is None:
             rep["popularity"] = None
             return rep
