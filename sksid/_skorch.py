@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
-__all__ = ["SIDNet", "DeviceBatchIterator", "RankingValidation", "autocast_context"]
+__all__ = ["SIDNet", "DeviceBatchIterator", "RankingValidation", "TimeBudget", "autocast_context"]
 
 
 def autocast_context(device: str, enabled: bool = True):
@@ -147,3 +148,23 @@ class RankingValidation(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         net.history.record(self.name, float(self.score_fn(net)))
+
+
+class TimeBudget(Callback):
+    """Stop training once ``seconds`` of wall-clock have passed since ``on_train_begin``.
+
+    The epoch in progress finishes (its validation score is recorded), then skorch's
+    ``KeyboardInterrupt`` path ends the fit, as :class:`~skorch.callbacks.EarlyStopping`
+    does, so the best-epoch restore of early stopping still applies.
+    """
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = time.perf_counter()
+
+    def on_epoch_end(self, net, **kwargs):
+        if time.perf_counter() - self.start_ >= self.seconds:
+            net.history.record("time_budget_reached", True)
+            raise KeyboardInterrupt

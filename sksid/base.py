@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, ProgressBar
 
-from ._skorch import RankingValidation, SIDNet, autocast_context
+from ._skorch import RankingValidation, SIDNet, TimeBudget, autocast_context
 from ._validation import check_random_state_seed, check_sequences, check_targets, resolve_device
 from .sequences import SIDSequences, pad_histories, training_windows
 
@@ -159,7 +159,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
     def _train_inputs(self, inputs: np.ndarray, targets: np.ndarray) -> dict:
         return {"items": inputs, "targets": targets}
 
-    def _rank(self, module, items, lengths, k):  # pragma: no cover - abstract
+    def _rank(self, module, items, lengths, k, validation=False):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _prepare_catalogue(self, X, y):
@@ -185,8 +185,14 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
             cbs.append(("early_stopping", EarlyStopping(
                 monitor="valid_ndcg", lower_is_better=False, patience=self.patience,
                 load_best=True, sink=(print if self.verbose else (lambda *a, **k: None)))))
-        if self.verbose and self.verbose >= 2:
-            cbs.append(("progress", ProgressBar()))
+        max_time = getattr(self, "max_time", None)
+        if max_time is not None:
+            if isinstance(max_time, bool) or not isinstance(max_time, (int, float, np.number)) \
+                    or not max_time > 0:
+                raise ValueError(f"max_time must be a positive number of seconds or None, got {max_time!r}")
+            cbs.append(("time_budget", TimeBudget(float(max_time))))
+        if self.verbose:
+            cbs.append(("progress", ProgressBar(postfix_keys=["train_loss"])))
         return cbs
 
     def fit(self, X, y=None, eval_set=None):
@@ -242,7 +248,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
 
             def valid_fn(net, _items=v_items, _len=v_len, _y=valid_y):
                 from .metrics import ndcg_at_k
-                ids = self._predict_padded(net.module_, _items, _len, 10)
+                ids = self._predict_padded(net.module_, _items, _len, 10, validation=True)
                 return ndcg_at_k(_y, ids, 10)
 
         module_kwargs = self._module_kwargs()
@@ -325,9 +331,12 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
             module.train(was_training)
         return tuple(np.concatenate(col) for col in zip(*parts))
 
-    def _predict_padded(self, module, items, lengths, k, batch_size=None):
-        """Top-``k`` ids for padded histories; empty ones get the popularity ranking."""
-        (out,) = self._eval_batches(module, lambda it, ln: self._rank(module, it, ln, k),
+    def _predict_padded(self, module, items, lengths, k, batch_size=None, validation=False):
+        """Top-``k`` ids for padded histories; empty ones get the popularity ranking.
+
+        ``validation`` marks the per-epoch early-stopping evaluation (models may rank
+        more cheaply there, see :class:`~sksid.recommenders._sid.SIDRecommenderBase`)."""
+        (out,) = self._eval_batches(module, lambda it, ln: self._rank(module, it, ln, k, validation),
                                     items, lengths, batch_size)
         out = out.astype(np.int64, copy=False)
         empty = lengths == 0

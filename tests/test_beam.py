@@ -20,7 +20,7 @@ class _TableStep:
         self.tables = [torch.as_tensor(rng.randn(B, *sizes[: l + 1]), dtype=torch.float32)
                        for l in range(len(sizes))]
 
-    def __call__(self, level, codes, parent):
+    def __call__(self, level, codes, parent, prefix=None):
         B, W, _ = codes.shape
         t = self.tables[level]
         b = torch.arange(B).view(B, 1).expand(B, W)

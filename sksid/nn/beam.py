@@ -112,7 +112,9 @@ class PrefixTrie(nn.Module):
         n_prefix = 1
         self.n_levels = L
         self.codebook_sizes = tuple(sizes)
+        depth_ids = []
         for l in range(L):
+            depth_ids.append(prefix.copy())
             K = sizes[l]
             key = prefix * K + codes[:, l]
             uniq, new = np.unique(key, return_inverse=True)
@@ -125,9 +127,20 @@ class PrefixTrie(nn.Module):
         leaf = np.empty(n, np.int64)
         leaf[prefix] = np.arange(n)
         self.register_buffer("leaf_item", torch.as_tensor(leaf))
+        for l, pid in enumerate(depth_ids):
+            self.register_buffer(f"item_prefix_{l}", torch.as_tensor(pid))
 
     def child(self, level: int) -> torch.Tensor:
         return getattr(self, f"children_{level}")
+
+    def item_prefix(self, level: int) -> torch.Tensor:
+        """Prefix id (at depth ``level``, i.e. before code ``level``) of every item (n_items,)."""
+        return getattr(self, f"item_prefix_{level}")
+
+    @property
+    def n_prefixes(self) -> tuple:
+        """Number of distinct prefixes that level ``l`` expands (``children_l.shape[0]``)."""
+        return tuple(self.child(l).shape[0] for l in range(self.n_levels))
 
 
 @torch.no_grad()
@@ -137,11 +150,12 @@ def beam_search(step, trie: PrefixTrie, batch_size: int, beam_width: int, k: int
     Parameters
     ----------
     step : callable
-        ``step(level, codes, parent) -> logp``: ``codes`` (B, W, level) are the codes
-        chosen so far by each of the W beams, ``parent`` (B, W) the index of each beam in
-        the previous level's beams (None at level 0, where W = 1); returns the
-        log-probabilities (B, W, K_level) of the next code. Stateful steps (TIGER's KV
-        cache) reorder their state with ``parent``.
+        ``step(level, codes, parent, prefix) -> logp``: ``codes`` (B, W, level) are the
+        codes chosen so far by each of the W beams, ``parent`` (B, W) the index of each
+        beam in the previous level's beams (None at level 0, where W = 1), ``prefix``
+        (B, W) the trie prefix id of each beam; returns the log-probabilities
+        (B, W, K_level) of the next code. Stateful steps (TIGER's KV cache) reorder their
+        state with ``parent``; the learned leaf (:mod:`sksid.nn.leaf`) reads ``prefix``.
     trie : PrefixTrie
     batch_size : int
     beam_width : int
@@ -171,7 +185,7 @@ def beam_search(step, trie: PrefixTrie, batch_size: int, beam_width: int, k: int
     codes = torch.zeros(B, 1, 0, dtype=torch.long, device=device)
     parent = None
     for level in range(trie.n_levels):
-        logp = step(level, codes, parent).float()  # (B, W, K)
+        logp = step(level, codes, parent, prefix).float()  # (B, W, K)
         K = logp.shape[-1]
         child = trie.child(level)[prefix]  # (B, W, K)
         cand = (score.unsqueeze(-1) + logp).masked_fill(child < 0, float("-inf")).view(B, -1)

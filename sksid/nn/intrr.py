@@ -12,6 +12,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .beam import PrefixTrie, beam_search
+from .leaf import group_slots, leaf_logits
 from .ran import RAN, _check_mode
 from .transformer import CausalTransformer, gather_last
 
@@ -47,6 +48,11 @@ class IntRRModule(nn.Module):
     output_mode : {"teacher_forcing", "redistribution"}, default="teacher_forcing"
     tau : float, default=1.0
     use_code_weights : bool, default=True
+    conditioning : {"prefix", "previous"}, default="prefix"
+        What each level's MLP sees: the sum of all previous codewords or the previous one.
+    leaf : bool, default=False
+        The last level is a disambiguation code (:func:`~sksid.nn.beam.disambiguate`)
+        scored by the items' UID anchors (:mod:`sksid.nn.leaf`) instead of a codebook.
 
     Examples
     --------
@@ -60,7 +66,7 @@ class IntRRModule(nn.Module):
     def __init__(self, n_items, codes, codebook_sizes, weights=None, d_model=256, n_layers=4,
                  n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, alignment_weight=0.1,
                  input_mode="redistribution", output_mode="teacher_forcing", tau=1.0,
-                 use_code_weights=True):
+                 use_code_weights=True, conditioning="prefix", leaf=False):
         super().__init__()
         codes = np.asarray(codes, dtype=np.int64)
         self.n_items = int(n_items)
@@ -71,8 +77,11 @@ class IntRRModule(nn.Module):
         self.use_code_weights = bool(use_code_weights) and not np.all(w == 1.0)
         self.register_buffer("sid", torch.as_tensor(codes))
         self.register_buffer("code_weights", torch.as_tensor(w))
-        self.ran = RAN(n_items, codebook_sizes, d_model, tau)
+        self.ran = RAN(n_items, codebook_sizes, d_model, tau, conditioning)
         self.trie = PrefixTrie(codes, codebook_sizes)
+        self.leaf = bool(leaf) and codes.shape[1] > 1
+        if self.leaf:
+            self.register_buffer("slots", group_slots(self.trie))
         self.emb_ln = nn.LayerNorm(d_model)
         self.backbone = CausalTransformer(d_model, n_layers, n_heads, d_ff, dropout, max_len, head_dim=head_dim)
 
@@ -98,7 +107,10 @@ class IntRRModule(nn.Module):
         mask = targets >= 0
         t = targets[mask]
         sid_t = self.sid[t]
-        logits = self.ran.output_logits(out["hidden"][mask], sid_t, self.output_mode)
+        logits, queries = self.ran.output_logits(out["hidden"][mask], sid_t, self.output_mode,
+                                                 return_queries=True)
+        if self.leaf:
+            logits[-1] = self._leaf_logits(queries[-1], self.slots[t])
         l_rec = weighted_level_ce(logits, sid_t, self.code_weights[t] if self.use_code_weights else None)
         if self.alignment_weight == 0:
             return l_rec
@@ -106,6 +118,9 @@ class IntRRModule(nn.Module):
         aln = [lg[valid] for lg in out["aln_logits"]]
         l_aln = weighted_level_ce(aln, self.sid[items[valid]])
         return l_rec + self.alignment_weight * l_aln
+
+    def _leaf_logits(self, q, slot_items):
+        return leaf_logits(q, slot_items, self.ran.item_anchor, self.ran.tau)
 
     # -- inference -----------------------------------------------------------------------
     def user_state(self, items, lengths):
@@ -116,7 +131,14 @@ class IntRRModule(nn.Module):
         """Top-``k`` items (B, k) and their summed level log-probs by constrained beam search."""
         h = self.user_state(items, lengths).float()
 
-        def step(level, codes, parent):
+        last = self.ran.n_levels - 1
+
+        def step(level, codes, parent, prefix):
+            if self.leaf and level == last:
+                child = self.trie.child(level)[prefix]
+                slot_items = torch.where(child >= 0, self.trie.leaf_item[child.clamp(min=0)], child)
+                q = self.ran.step_query(level, h, codes)
+                return F.log_softmax(self._leaf_logits(q, slot_items), -1)
             return self.ran.step_logp(level, h, codes)
 
         return beam_search(step, self.trie, h.shape[0], beam_width, k)
@@ -125,13 +147,18 @@ class IntRRModule(nn.Module):
         """Log-probability of every catalogue item (B, n_items) = Σ_l log p(s_l | s_<l, h_u) (brute force)."""
         h = self.user_state(items, lengths).float()
         sid = self.sid
+        B, n = h.shape[0], sid.shape[0]
         total = F.log_softmax(self.ran.level_logits(0, h), -1)[:, sid[:, 0]]
+        hh = h.unsqueeze(1).expand(-1, n, -1)
         for level in range(1, self.ran.n_levels):
-            prev = self.ran.codebooks[level - 1][sid[:, level - 1]]  # (n, d)
-            hh = h.unsqueeze(1).expand(-1, sid.shape[0], -1)
-            q = self.ran.condition(level, prev.unsqueeze(0).expand(h.shape[0], -1, -1), hh)
-            lp = F.log_softmax(self.ran.level_logits(level, q), -1)
-            total = total + lp.gather(2, sid[:, level].view(1, -1, 1).expand(h.shape[0], -1, 1)).squeeze(-1)
+            ctx = self.ran.prefix_context(level, sid).unsqueeze(0).expand(B, -1, -1)
+            q = self.ran.condition(level, ctx, hh)
+            if self.leaf and level == self.ran.n_levels - 1:
+                lg = self._leaf_logits(q, self.slots.unsqueeze(0).expand(B, -1, -1))
+            else:
+                lg = self.ran.level_logits(level, q)
+            lp = F.log_softmax(lg.float(), -1)
+            total = total + lp.gather(2, sid[:, level].view(1, -1, 1).expand(B, -1, 1)).squeeze(-1)
         return total
 
     def redistribution(self, items):

@@ -4,13 +4,17 @@ Learned per-level codebooks ``C_l`` (the stage-1 SIDs are labels only) and per-l
 MLPs, shared by the input side (item -> one token) and the output side (user state ->
 next item's codes):
 
-* input side: ``e_i = Linear(UID(i))``; ``q_1 = e_i``; ``q_l = MLP_l([c_{l-1}; e_i])``;
+* input side: ``e_i = Linear(UID(i))``; ``q_1 = e_i``; ``q_l = MLP_l([c_{<l}; e_i])``;
   ``p_l = softmax(q_l C_lᵀ / τ)``; ``c_l = straight-through(soft = p_l C_l,
-  hard = C_l[argmax p_l])``; token ``Σ_l c_l``. Dual-mode switch: ``c_{l-1}`` is the
-  RAN's own straight-through vector ("redistribution", the reference) or the
-  ground-truth code's codeword ``C_{l-1}[s_{l-1}]`` ("teacher_forcing").
+  hard = C_l[argmax p_l])``; token ``Σ_l c_l``. Dual-mode switch: the codewords are the
+  RAN's own straight-through vectors ("redistribution", the reference) or the
+  ground-truth codes' codewords ``C_j[s_j]`` ("teacher_forcing").
 * alignment: ``L_aln = Σ_l CE(q_l C_lᵀ, s_l)``.
-* output side: ``h_u C_1ᵀ`` at level 1, ``MLP_l([C_{l-1}[y_{l-1}]; h_u]) C_lᵀ`` after.
+* output side: ``h_u C_1ᵀ`` at level 1, ``MLP_l([c_{<l}; h_u]) C_lᵀ`` after.
+
+``c_{<l}`` is the **prefix** summary ``Σ_{j<l} c_j`` (``conditioning="prefix"``, the
+default: level l sees the whole prefix, as a residual or parallel code needs) or only the
+previous codeword ``c_{l-1}`` (``conditioning="previous"``, the authors' reference).
 """
 from __future__ import annotations
 
@@ -18,9 +22,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["RAN", "MODES"]
+__all__ = ["RAN", "MODES", "CONDITIONINGS"]
 
 MODES = ("redistribution", "teacher_forcing")
+CONDITIONINGS = ("prefix", "previous")
 
 
 def _check_mode(mode, name):
@@ -41,6 +46,9 @@ class RAN(nn.Module):
         Codeword / token width.
     tau : float, default=1.0
         Softmax temperature of the assignment ``p_l``.
+    conditioning : {"prefix", "previous"}, default="prefix"
+        What level ``l``'s MLP sees besides the anchor / user state: the sum of all
+        previous codewords, or the previous one only.
 
     Examples
     --------
@@ -50,8 +58,11 @@ class RAN(nn.Module):
     (torch.Size([2, 8]), [3, 2])
     """
 
-    def __init__(self, n_items, codebook_sizes, d_model=256, tau=1.0):
+    def __init__(self, n_items, codebook_sizes, d_model=256, tau=1.0, conditioning="prefix"):
         super().__init__()
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
+        self.conditioning = conditioning
         self.n_items = int(n_items)
         self.codebook_sizes = tuple(int(k) for k in codebook_sizes)
         self.tau = float(tau)
@@ -67,6 +78,16 @@ class RAN(nn.Module):
     @property
     def n_levels(self) -> int:
         return len(self.codebook_sizes)
+
+    def item_anchor(self, items):
+        """``e_i = Linear(UID(i))`` (..., d): the item's collaborative anchor."""
+        return self.anchor(self.uid(items))
+
+    def prefix_context(self, level, codes):
+        """``c_{<level}`` from codes (..., >= level): sum of codewords or the last one."""
+        if self.conditioning == "previous":
+            return self.codebooks[level - 1][codes[..., level - 1]]
+        return sum(self.codebooks[j][codes[..., j]] for j in range(level))
 
     def level_logits(self, level, q):
         """``q C_lᵀ / τ`` (..., K_l)."""
@@ -94,14 +115,16 @@ class RAN(nn.Module):
         _check_mode(mode, "mode")
         if mode == "teacher_forcing" and sid is None:
             raise ValueError("teacher_forcing needs the items' stage-1 codes (sid)")
-        e = self.anchor(self.uid(items))
+        e = self.item_anchor(items)
         q = e
         token = 0.0
+        ctx = 0.0
         logits, codes = [], []
         for level in range(self.n_levels):
             if level > 0:
                 prev = c if mode == "redistribution" else self.codebooks[level - 1][sid[..., level - 1]]
-                q = self.condition(level, prev, e)
+                ctx = ctx + prev if self.conditioning == "prefix" else prev
+                q = self.condition(level, ctx, e)
             lg = self.level_logits(level, q)
             p = lg.float().softmax(-1).to(lg.dtype)
             C = self.codebooks[level]
@@ -113,28 +136,33 @@ class RAN(nn.Module):
             codes.append(hard_idx)
         return {"token": token, "logits": logits, "codes": torch.stack(codes, -1)}
 
-    def output_logits(self, h, targets_sid=None, mode="teacher_forcing"):
+    def output_logits(self, h, targets_sid=None, mode="teacher_forcing", return_queries=False):
         """Output side in training: level logits of the next item for states ``h``.
 
         ``targets_sid`` (..., L) are the next item's codes, used as ``y_{l-1}`` under
         teacher forcing; under "redistribution" the model's own argmax at level ``l-1``
-        is fed back.
+        is fed back. With ``return_queries`` the level queries ``q_l`` come back too.
         """
         _check_mode(mode, "output_mode")
-        out = [self.level_logits(0, h)]
+        out, queries = [self.level_logits(0, h)], [h]
+        chosen = []
         for level in range(1, self.n_levels):
             if mode == "teacher_forcing":
-                prev_code = targets_sid[..., level - 1]
+                chosen.append(targets_sid[..., level - 1])
             else:
-                prev_code = out[-1].argmax(-1)
-            q = self.condition(level, self.codebooks[level - 1][prev_code], h)
+                chosen.append(out[-1].argmax(-1))
+            q = self.condition(level, self.prefix_context(level, torch.stack(chosen, -1)), h)
+            queries.append(q)
             out.append(self.level_logits(level, q))
-        return out
+        return (out, queries) if return_queries else out
 
     def step_logp(self, level, h, prev_codes):
         """Beam step: log-probs (B, W, K_l) given user states ``h`` (B, d) and beam codes (B, W, level)."""
+        return F.log_softmax(self.level_logits(level, self.step_query(level, h, prev_codes)).float(), -1)
+
+    def step_query(self, level, h, prev_codes):
+        """Query of level ``level`` (B, W, d) for user states ``h`` (B, d) and beam codes (B, W, level)."""
         if level == 0:
-            return F.log_softmax(self.level_logits(0, h).float(), -1).unsqueeze(1)
-        prev = self.codebooks[level - 1][prev_codes[..., -1]]
-        q = self.condition(level, prev, h.unsqueeze(1).expand(-1, prev.shape[1], -1).to(prev.dtype))
-        return F.log_softmax(self.level_logits(level, q).float(), -1)
+            return h.unsqueeze(1)
+        ctx = self.prefix_context(level, prev_codes)
+        return self.condition(level, ctx, h.unsqueeze(1).expand(-1, ctx.shape[1], -1).to(ctx.dtype))

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from .beam import PrefixTrie, beam_search
 from .intrr import weighted_level_ce
+from .leaf import group_slots, leaf_logits
 from .transformer import CausalTransformer
 
 __all__ = ["TIGERModule"]
@@ -39,6 +40,9 @@ class TIGERModule(nn.Module):
     d_model, n_layers, n_heads, head_dim, d_ff, dropout, max_len : backbone sizes
         (``max_len`` in items; the backbone holds ``(max_len + 1) * L`` positions).
     use_code_weights : bool, default=True
+    leaf : bool, default=False
+        The last level is a disambiguation code scored by a learned item table
+        (:mod:`sksid.nn.leaf`) instead of code tokens.
 
     Examples
     --------
@@ -50,7 +54,8 @@ class TIGERModule(nn.Module):
     """
 
     def __init__(self, n_items, codes, codebook_sizes, weights=None, d_model=256, n_layers=4,
-                 n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, use_code_weights=True):
+                 n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, use_code_weights=True,
+                 leaf=False):
         super().__init__()
         codes = np.asarray(codes, dtype=np.int64)
         sizes = [int(k) for k in codebook_sizes]
@@ -74,6 +79,11 @@ class TIGERModule(nn.Module):
         self.backbone = CausalTransformer(d_model, n_layers, n_heads, d_ff, dropout,
                                           (max_len + 1) * self.L, head_dim=head_dim)
         self.trie = PrefixTrie(codes, sizes)
+        self.leaf = bool(leaf) and self.L > 1
+        if self.leaf:
+            self.register_buffer("slots", group_slots(self.trie))
+            self.item_emb = nn.Embedding(self.n_items, d_model)
+            nn.init.normal_(self.item_emb.weight, std=0.02)
 
     # -- tokens --------------------------------------------------------------------------
     def flatten(self, items):
@@ -114,6 +124,8 @@ class TIGERModule(nn.Module):
         t = targets[mask]
         states = self._prediction_states(out["hidden"])[mask]  # (n, L, d)
         logits = [states[:, l] @ self.level_table(l).t() for l in range(self.L)]
+        if self.leaf:
+            logits[-1] = leaf_logits(states[:, -1], self.slots[t], self.item_emb)
         return weighted_level_ce(logits, self.sid[t], self.code_weights[t] if self.use_code_weights else None)
 
     # -- inference (prefill + incremental decoding) --------------------------------------
@@ -149,7 +161,7 @@ class TIGERModule(nn.Module):
         blocks = self.backbone.blocks
         state = {"beam": None}
 
-        def step(level, codes, parent):
+        def step(level, codes, parent, prefix):
             if level == 0:
                 return F.log_softmax((h_last @ self.level_table(0).t()).float(), -1).unsqueeze(1)
             W = codes.shape[1]
@@ -181,6 +193,10 @@ class TIGERModule(nn.Module):
                 x = x + blk.ff(blk.ln2(x))
             state["beam"] = new_cache
             h = self.backbone.ln_f(x)
+            if self.leaf and level == self.L - 1:
+                child = self.trie.child(level)[prefix]
+                slot_items = torch.where(child >= 0, self.trie.leaf_item[child.clamp(min=0)], child)
+                return F.log_softmax(leaf_logits(h, slot_items, self.item_emb), -1)
             return F.log_softmax((h @ self.level_table(level).t()).float(), -1)
 
         return beam_search(step, self.trie, B, beam_width, k)
@@ -205,6 +221,10 @@ class TIGERModule(nn.Module):
         sid = self.sid[cand.reshape(-1)]
         total = 0.0
         for l in range(self.L):
-            lp = F.log_softmax((st[:, l] @ self.level_table(l).t()).float(), -1)
+            if self.leaf and l == self.L - 1:
+                lg = leaf_logits(st[:, l], self.slots[cand.reshape(-1)], self.item_emb)
+            else:
+                lg = st[:, l] @ self.level_table(l).t()
+            lp = F.log_softmax(lg.float(), -1)
             total = total + lp.gather(1, sid[:, l:l + 1]).squeeze(1)
         return total.view(B, n)

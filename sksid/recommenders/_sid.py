@@ -18,7 +18,45 @@ from ..base import TorchSequentialRecommender
 from ..nn.beam import disambiguate
 from ..sequences import SIDSequences, pad_histories
 
-__all__ = ["SIDRecommenderBase"]
+__all__ = ["SIDRecommenderBase", "loss_weights", "CODE_ORDERS", "DECODINGS"]
+
+CODE_ORDERS = ("given", "entropy", "entropy_asc")
+DECODINGS = ("auto", "beam", "exact")
+
+
+# backbone sizes when a size parameter is None: the reference on CUDA, a small one on CPU
+BACKBONE_CUDA = dict(d_model=256, n_layers=4, n_heads=6, head_dim=64, d_ff=1024)
+BACKBONE_CPU = dict(d_model=64, n_layers=2, n_heads=2, head_dim=32, d_ff=256)
+
+
+def loss_weights(weights, floor=0.5):
+    """Per-level loss weights from tokenizer importance weights, bounded and comparable.
+
+    Each item's weights are divided by the item's largest weight (so raw, unbounded gate
+    outputs and bounded scores give the same result), lifted to ``[floor, 1]`` by
+    ``floor + (1 - floor) * w`` (no level is ever switched off), then rescaled to mean 1
+    per item (every item contributes the same total loss; only the split over its levels
+    changes). All-ones weights stay all ones.
+
+    Examples
+    --------
+    >>> loss_weights(np.array([[1, 1, 0.0], [1, 1, 1]]), floor=0.5).round(3).tolist()
+    [[1.2, 1.2, 0.6], [1.0, 1.0, 1.0]]
+    """
+    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    top = w.max(axis=1, keepdims=True)
+    w = np.where(top > 0, w / np.where(top > 0, top, 1.0), 1.0)
+    w = floor + (1.0 - floor) * w
+    return (w / w.mean(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _level_entropy(codes):
+    ent = []
+    for col in codes.T:
+        p = np.bincount(col) / len(col)
+        p = p[p > 0]
+        ent.append(float(-(p * np.log2(p)).sum()))
+    return np.asarray(ent)
 
 _NO_CODES = ("{name} needs the items' Semantic IDs: put a tokenizer before it in a Pipeline "
              "(e.g. Pipeline([('tok', RQKMeansTokenizer()), ('rec', {name}())])) or pass "
@@ -37,6 +75,8 @@ class SIDRecommenderBase(TorchSequentialRecommender):
     """
 
     _needs_codes = True
+    # decoding="auto" is exact when the widest trie level holds at most this many prefixes
+    _exact_auto_max_prefixes = 4096
 
     # -- fit ---------------------------------------------------------------------------------
     def fit(self, X, y=None, eval_set=None, codes=None, weights=None):
@@ -90,11 +130,48 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         check_sequences(X, n_items=n_items)
         if y is not None and len(y) and int(np.max(y)) >= n_items:
             raise ValueError(f"y contains item ids >= the number of coded items ({n_items})")
+        self._check_sid_params()
         self.code_length_ = int(codes.shape[1])
+        order = self._code_order(codes)
+        self.code_order_ = order
+        codes = codes[:, order]
+        if sizes is not None:
+            sizes = [sizes[j] for j in order] + list(sizes[len(order):])
+        self.raw_weights_ = None if weights is None else weights[:, order]
+        lw = None
+        if weights is not None and self.code_weights:
+            lw = loss_weights(self.raw_weights_, self.code_weight_floor)
         self.codes_, self.weights_, self.codebook_sizes_, self.n_colliding_items_ = disambiguate(
-            codes, weights, sizes)
+            codes, lw, sizes)
         self.n_items_ = n_items
         self._check_beam(self.top_k)
+
+    def _check_sid_params(self):
+        if not isinstance(self.code_weights, (bool, np.bool_)):
+            raise ValueError(f"code_weights must be True or False, got {self.code_weights!r}")
+        f = self.code_weight_floor
+        if isinstance(f, bool) or not isinstance(f, (int, float, np.floating)) or not 0.0 <= f <= 1.0:
+            raise ValueError(f"code_weight_floor must be a number in [0, 1], got {f!r}")
+        if self.decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
+
+    def _code_order(self, codes):
+        """Permutation of the code positions in which levels are generated (``code_order_``)."""
+        L = codes.shape[1]
+        order = self.code_order
+        if isinstance(order, str):
+            if order not in CODE_ORDERS:
+                raise ValueError(f"code_order must be one of {CODE_ORDERS} or a permutation of "
+                                 f"range(L), got {order!r}")
+            if order == "given":
+                return np.arange(L)
+            ent = _level_entropy(codes)
+            return np.argsort(-ent if order == "entropy" else ent, kind="stable")
+        perm = np.asarray(order)
+        if perm.shape != (L,) or perm.dtype.kind not in "iu" or sorted(perm.tolist()) != list(range(L)):
+            raise ValueError(f"code_order must be a permutation of range({L}) (the code length), "
+                             f"got {order!r}")
+        return perm.astype(np.int64)
 
     def _check_beam(self, k):
         bw = self.beam_width
@@ -102,6 +179,20 @@ class SIDRecommenderBase(TorchSequentialRecommender):
             raise ValueError(f"beam_width must be a positive int, got {bw!r}")
         if bw < k:
             raise ValueError(f"beam_width={bw} must be >= top_k={k}: the beam holds the returned items")
+
+    def _backbone(self) -> dict:
+        """Backbone sizes with ``None`` resolved for the device (``backbone_``)."""
+        table = BACKBONE_CUDA if str(self.device_).startswith("cuda") else BACKBONE_CPU
+        out = {}
+        for name, default in table.items():
+            v = getattr(self, name)
+            if v is None:
+                v = default
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive int or None, got {v!r}")
+            out[name] = int(v)
+        self.backbone_ = out
+        return out
 
     def _sid_module_kwargs(self) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -121,7 +212,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
                     f"codes at predict have shape ({X.n_items}, {X.code_length}) but the model was "
                     f"fitted on ({self.n_items_}, {self.code_length_}); refit or use the tokenizer "
                     "fitted with this model")
-            given = X.codes
+            given = X.codes[:, self.code_order_]
             fitted = self.codes_[:, : self.code_length_]
             if not np.array_equal(given, fitted):
                 warnings.warn("codes at predict differ from those seen at fit; the model keeps "
@@ -130,8 +221,24 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         self._check_beam(self.top_k)
         return check_sequences(X, n_items=self.n_items_)
 
-    def _rank(self, module, items, lengths, k):
-        ids, _ = module.rank(items, lengths, k, max(int(self.beam_width), k))
+    def _search_width(self, module, k, validation=False):
+        """Beams kept per level: ``beam_width``, or every prefix of the trie when decoding
+        exactly (then the search is exhaustive and ranks every catalogue item by the sum
+        of its level log-probabilities). Early stopping's per-epoch validation always uses
+        the beam (the two agree closely, the beam costs a fraction)."""
+        if not validation and self._decodes_exactly(module):
+            return max(max(module.trie.n_prefixes[1:] + (module.trie.leaf_item.shape[0],)), k)
+        return max(int(self.beam_width), k)
+
+    def _decodes_exactly(self, module):
+        mode = getattr(self, "decoding", "beam")
+        if mode == "auto":
+            widest = max(module.trie.n_prefixes[1:] + (module.trie.leaf_item.shape[0],))
+            return widest <= self._exact_auto_max_prefixes
+        return mode == "exact"
+
+    def _rank(self, module, items, lengths, k, validation=False):
+        ids, _ = module.rank(items, lengths, k, self._search_width(module, k, validation))
         return ids
 
     def predict_scores(self, X):
@@ -148,8 +255,10 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         items, lengths = pad_histories(seqs, self.max_len)
         module = self.net_.module_
         k = self.top_k
+        width = self._search_width(module, k)
         ids, scores = self._eval_batches(
-            module, lambda it, ln: module.rank(it, ln, k, int(self.beam_width)), items, lengths)
+            module, lambda it, ln: module.rank(it, ln, k, width), items, lengths,
+            batch_size=self._eval_batch_size(module, width))
         ids = ids.astype(np.int64, copy=False)
         scores = scores.astype(np.float32, copy=False)
         empty = lengths == 0
@@ -157,6 +266,16 @@ class SIDRecommenderBase(TorchSequentialRecommender):
             ids[empty] = self.popular_items_[:k]
             scores[empty] = np.nan
         return ids, scores
+
+    def _eval_batch_size(self, module, width):
+        """Users per inference batch: fewer when the search is wide (exact decoding)."""
+        K = max(module.trie.codebook_sizes)
+        return int(max(8, min(max(self.batch_size, 256), 2_000_000 // max(width * K, 1))))
+
+    def _predict_padded(self, module, items, lengths, k, batch_size=None, validation=False):
+        width = self._search_width(module, k, validation)
+        return super()._predict_padded(module, items, lengths, k,
+                                       batch_size or self._eval_batch_size(module, width), validation)
 
     @property
     def tokens_per_item_(self) -> int:

@@ -28,13 +28,19 @@ class IntRRRecommender(SIDRecommenderBase):
 
     Parameters
     ----------
-    d_model : int, default=256
-        Token / codeword width.
-    n_layers : int, default=4
-    n_heads : int, default=6
-    head_dim : int, default=64
-        Per-head width (the reference uses 6 x 64 heads on d_model 256).
-    d_ff : int, default=1024
+    d_model : int or None, default=None
+        Token / codeword width. ``None`` (every backbone size below too) picks the
+        device's default: the reference size on CUDA (``d_model=256, n_layers=4,
+        n_heads=6, head_dim=64, d_ff=1024``), a small backbone on CPU (``64, 2, 2, 32,
+        256``) that trains in minutes on a laptop. The sizes used are in ``backbone_``.
+    n_layers : int or None, default=None
+        Transformer blocks.
+    n_heads : int or None, default=None
+        Attention heads.
+    head_dim : int or None, default=None
+        Per-head width.
+    d_ff : int or None, default=None
+        Feed-forward width.
     dropout : float, default=0.15
     max_len : int, default=20
         History length in items (= tokens); longer histories keep the most recent items.
@@ -48,18 +54,44 @@ class IntRRRecommender(SIDRecommenderBase):
         on the model's own argmax. Inference always conditions on the beam's codes.
     tau : float, default=1.0
         Temperature of the RAN assignment softmax.
-    use_code_weights : bool, default=True
-        Weight each level's loss by the target item's code weight (ADC-SID weights);
-        unweighted when all weights are 1.
+    conditioning : {"prefix", "previous"}, default="prefix"
+        What the RAN's level-l MLP sees (input and output side): the sum of the codewords
+        of all previous levels (the whole prefix), or only the previous level's codeword
+        (the authors' reference).
+    code_weights : bool, default=True
+        Weight each level's loss by the target item's tokenizer importance weights
+        (ADC-SID), made bounded and comparable by :func:`~sksid.recommenders._sid.loss_weights`
+        (scaled to the item's maximum, floored at ``code_weight_floor``, mean 1 per item).
+        False ignores the weights; codes without weights train unweighted either way.
+        The raw weights stay in ``raw_weights_``.
+    code_weight_floor : float, default=0.5
+        Smallest loss weight of a level relative to the item's largest (no level is
+        switched off).
+    code_order : {"given", "entropy", "entropy_asc"} or permutation, default="given"
+        Order in which the levels are generated: as given by the tokenizer, by
+        decreasing or increasing code entropy over the catalogue, or an explicit
+        permutation of ``range(L)``. Fitted as ``code_order_``.
+    leaf : bool, default=True
+        Score the disambiguation level of colliding items with learned item embeddings
+        (:mod:`sksid.nn.leaf`) instead of an arbitrary code.
+    decoding : {"auto", "beam", "exact"}, default="auto"
+        ``"exact"`` ranks every catalogue item by the sum of its level log-probabilities
+        (an exhaustive search over the trie); ``"beam"`` keeps ``beam_width`` prefixes per
+        level; ``"auto"`` is exact when the widest trie level has at most 4,096 prefixes.
+        Early stopping always validates with the beam.
     beam_width : int, default=20
         Beams kept per level; must be >= ``top_k``.
     top_k : int, default=10
     max_epochs : int, default=100
+    max_time : float or None, default=None
+        Wall-clock budget of the fit in seconds: training stops after the first epoch
+        that ends past it (early stopping's best epoch is still restored). None: no
+        budget, ``max_epochs`` and early stopping decide.
     batch_size : int, default=256
     lr : float, default=1e-3
     weight_decay : float, default=0.0
-    patience : int, default=5
-        Early stopping on validation NDCG@10 (beam search).
+    patience : int, default=10
+        Early stopping on validation NDCG@10 (beam search, whatever ``decoding``).
     validation_fraction : float, default=0.1
     device : {"auto", "cpu", "cuda"}, default="auto"
     random_state : int or None, default=None
@@ -96,10 +128,11 @@ class IntRRRecommender(SIDRecommenderBase):
 
     _module_class = IntRRModule
 
-    def __init__(self, d_model=256, n_layers=4, n_heads=6, head_dim=64, d_ff=1024, dropout=0.15,
+    def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
                  max_len=20, alignment_weight=0.1, input_mode="redistribution",
-                 output_mode="teacher_forcing", tau=1.0, use_code_weights=True, beam_width=20,
-                 top_k=10, max_epochs=100, batch_size=256, lr=1e-3, weight_decay=0.0, patience=5,
+                 output_mode="teacher_forcing", tau=1.0, conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
+                 leaf=True, decoding="auto", beam_width=20,
+                 top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, patience=10,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
                  compile="auto", **kwargs):
         self.d_model = d_model
@@ -113,10 +146,16 @@ class IntRRRecommender(SIDRecommenderBase):
         self.input_mode = input_mode
         self.output_mode = output_mode
         self.tau = tau
-        self.use_code_weights = use_code_weights
+        self.conditioning = conditioning
+        self.code_weights = code_weights
+        self.code_weight_floor = code_weight_floor
+        self.code_order = code_order
+        self.leaf = leaf
+        self.decoding = decoding
         self.beam_width = beam_width
         self.top_k = top_k
         self.max_epochs = max_epochs
+        self.max_time = max_time
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
@@ -129,11 +168,12 @@ class IntRRRecommender(SIDRecommenderBase):
         self._store_prefixed(kwargs)
 
     def _sid_module_kwargs(self):
-        return dict(d_model=self.d_model, n_layers=self.n_layers, n_heads=self.n_heads,
-                    head_dim=self.head_dim, d_ff=self.d_ff, dropout=self.dropout,
+        return dict(**self._backbone(), dropout=self.dropout,
                     max_len=self.max_len, alignment_weight=self.alignment_weight,
                     input_mode=self.input_mode, output_mode=self.output_mode, tau=self.tau,
-                    use_code_weights=self.use_code_weights)
+                    conditioning=self.conditioning,
+                    use_code_weights=self.code_weights,
+                    leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_)
 
     @property
     def tokens_per_item_(self) -> int:

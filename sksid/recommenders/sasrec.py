@@ -29,6 +29,10 @@ class SASRecRecommender(TorchSequentialRecommender):
     max_len : int, default=20
         History length (most recent items).
     max_epochs : int, default=100
+    max_time : float or None, default=None
+        Wall-clock budget of the fit in seconds: training stops after the first epoch
+        that ends past it (early stopping's best epoch is still restored). None: no
+        budget, ``max_epochs`` and early stopping decide.
     batch_size : int, default=256
         Training windows per batch.
     lr : float, default=1e-3
@@ -72,7 +76,7 @@ class SASRecRecommender(TorchSequentialRecommender):
     _module_class = SASRecModule
 
     def __init__(self, d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2, max_len=20,
-                 max_epochs=100, batch_size=256, lr=1e-3, weight_decay=0.0, patience=5,
+                 max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, patience=5,
                  validation_fraction=0.1, top_k=10, exclude_seen=False, device="auto",
                  random_state=None, verbose=0, compile="auto", **kwargs):
         self.d_model = d_model
@@ -82,6 +86,7 @@ class SASRecRecommender(TorchSequentialRecommender):
         self.dropout = dropout
         self.max_len = max_len
         self.max_epochs = max_epochs
+        self.max_time = max_time
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
@@ -99,7 +104,7 @@ class SASRecRecommender(TorchSequentialRecommender):
         return dict(n_items=self.n_items_, d_model=self.d_model, n_layers=self.n_layers,
                     n_heads=self.n_heads, d_ff=self.d_ff, dropout=self.dropout, max_len=self.max_len)
 
-    def _rank(self, module, items, lengths, k):
+    def _rank(self, module, items, lengths, k, validation=False):
         scores = module.scores(items, lengths).float()
         if self.exclude_seen:
             n = scores.shape[1]

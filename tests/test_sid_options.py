@@ -1,0 +1,176 @@
+"""Options of the SID recommenders added for quality: loss weights, code order, prefix
+conditioning, learned leaf, exact decoding, CPU/CUDA backbone sizes, time budget."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from sksid.nn.beam import PrefixTrie, disambiguate
+from sksid.nn.intrr import IntRRModule
+from sksid.nn.leaf import MASKED, group_slots, leaf_logits
+from sksid.recommenders._sid import BACKBONE_CPU, loss_weights
+from sksid.recommenders.intrr import IntRRRecommender
+from sksid.recommenders.tiger import TIGERRecommender
+from sksid.sequences import pad_histories
+
+TINY = dict(d_model=16, n_layers=1, n_heads=2, head_dim=8, d_ff=32, max_len=10, max_epochs=2,
+            batch_size=128, device="cpu", random_state=0)
+N_ITEMS = 1682
+SID_CLASSES = [IntRRRecommender, TIGERRecommender]
+
+
+def _codes(L=3, K=8, seed=0, n=N_ITEMS):
+    return np.random.RandomState(seed).randint(0, K, size=(n, L))
+
+
+# ---- loss weights --------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 20), st.integers(1, 6)),
+              elements=st.floats(0, 1e3, allow_nan=False)),
+       st.floats(0.0, 1.0))
+def test_loss_weights_bounded_mean_one(w, floor):
+    lw = loss_weights(w, floor)
+    assert lw.shape == w.shape and np.all(np.isfinite(lw))
+    np.testing.assert_allclose(lw.mean(1), 1.0, rtol=1e-5)
+    # each level within [floor, 1] of the item's largest, before the mean-1 rescaling
+    ratio = lw / lw.max(1, keepdims=True)
+    assert ratio.min() >= floor - 1e-5
+    # the ordering of an item's weights is kept
+    for row_w, row_lw in zip(w, lw):
+        order = np.argsort(row_w, kind="stable")
+        assert np.all(np.diff(row_lw[order]) >= -1e-6)
+
+
+def test_loss_weights_scale_free_and_never_zero():
+    w = np.array([[1, 1, 146.7, 0, 513.6], [2, 2, 2, 2, 2]], float)
+    lw = loss_weights(w, 0.5)
+    np.testing.assert_allclose(loss_weights(w * 7, 0.5), lw, rtol=1e-6)
+    assert lw.min() > 0
+    np.testing.assert_allclose(lw[1], 1.0)
+    np.testing.assert_allclose(loss_weights(np.zeros((2, 3))), 1.0)
+
+
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_code_weights_switch(cls, ml_small):
+    codes = _codes()
+    w = np.random.RandomState(0).rand(*codes.shape).astype(np.float32) * 50
+    X, y = ml_small["X_train"][:40], ml_small["y_train"][:40]
+    on = cls(**TINY).fit(X, y, codes=codes, weights=w)
+    off = cls(**TINY, code_weights=False).fit(X, y, codes=codes, weights=w)
+    assert on.net_.module_.use_code_weights and not off.net_.module_.use_code_weights
+    np.testing.assert_allclose(off.raw_weights_, w)
+    assert on.weights_.max() <= 1.0 / 0.5 + 1e-5  # mean-1 rows of [floor, 1] values
+    for bad in (dict(code_weights="yes"), dict(code_weight_floor=1.5), dict(code_weight_floor=-0.1)):
+        with pytest.raises(ValueError):
+            cls(**TINY, **bad).fit(X, y, codes=codes, weights=w)
+
+
+# ---- code order ----------------------------------------------------------------------------
+def test_code_order_permutes_levels(ml_small):
+    rng = np.random.RandomState(0)
+    codes = np.stack([rng.randint(0, 2, N_ITEMS), rng.randint(0, 8, N_ITEMS), rng.randint(0, 4, N_ITEMS)], 1)
+    X, y = ml_small["X_train"][:40], ml_small["y_train"][:40]
+    rec = IntRRRecommender(**TINY, code_order="entropy").fit(X, y, codes=codes)
+    assert rec.code_order_.tolist() == [1, 2, 0]
+    np.testing.assert_array_equal(rec.codes_[:, :3], codes[:, [1, 2, 0]])
+    rec = IntRRRecommender(**TINY, code_order="entropy_asc").fit(X, y, codes=codes)
+    assert rec.code_order_.tolist() == [0, 2, 1]
+    rec = IntRRRecommender(**TINY, code_order=[2, 0, 1]).fit(X, y, codes=codes)
+    assert rec.code_order_.tolist() == [2, 0, 1]
+    assert rec.predict(ml_small["X_test"][:3]).shape == (3, 10)
+    for bad in ("bogus", [0, 0, 1], [0, 1], [0, 1, 3]):
+        with pytest.raises(ValueError, match="code_order"):
+            IntRRRecommender(**TINY, code_order=bad).fit(X, y, codes=codes)
+
+
+# ---- learned leaf --------------------------------------------------------------------------
+def test_group_slots_and_leaf_logits():
+    codes, _, sizes, n = disambiguate([[0, 1], [0, 1], [1, 0], [0, 1]])
+    slots = group_slots(PrefixTrie(codes, sizes))
+    assert slots.tolist() == [[0, 1, 3], [0, 1, 3], [2, -1, -1], [0, 1, 3]]
+    emb = torch.nn.Embedding(4, 3)
+    q = torch.randn(2, 3)
+    lg = leaf_logits(q, slots[[0, 2]], emb)
+    assert lg.shape == (2, 3)
+    assert torch.all(lg[1, 1:] == MASKED)
+    torch.testing.assert_close(lg[0, 2], (q[0] * emb.weight[3]).sum())
+
+
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_leaf_only_with_collisions(cls, ml_small):
+    X, y = ml_small["X_train"][:40], ml_small["y_train"][:40]
+    colliding = cls(**TINY).fit(X, y, codes=_codes(2, 4))
+    assert colliding.net_.module_.leaf
+    unique = np.stack([np.arange(N_ITEMS) % 41, np.arange(N_ITEMS) // 41], 1)
+    assert not cls(**TINY).fit(X, y, codes=unique).net_.module_.leaf
+    assert not cls(**TINY, leaf=False).fit(X, y, codes=_codes(2, 4)).net_.module_.leaf
+
+
+def test_leaf_learns_to_separate_colliding_items():
+    """Two items share every code; the history says which follows: only the leaf can learn it."""
+    codes = np.array([[0, 0], [0, 0], [1, 1], [1, 0]])
+    X = [np.array([2])] * 60 + [np.array([3])] * 60
+    y = np.array([0] * 60 + [1] * 60)
+    kw = dict(TINY, max_epochs=60, lr=1e-2, top_k=2, beam_width=2, validation_fraction=0, max_len=3)
+    rec = IntRRRecommender(**kw).fit(X, y, codes=codes)
+    assert rec.predict([np.array([2]), np.array([3])])[:, 0].tolist() == [0, 1]
+
+
+# ---- prefix conditioning -------------------------------------------------------------------
+def test_prefix_conditioning_sees_whole_prefix():
+    m = IntRRModule(6, codes=_codes(3, 4, n=6), codebook_sizes=(4, 4, 4), d_model=8, n_layers=1,
+                    n_heads=2, d_ff=16, max_len=3)
+    ran = m.ran
+    codes = torch.tensor([[0, 1, 2], [3, 1, 2]])  # differ at level 0 only
+    ctx = ran.prefix_context(2, codes)
+    assert not torch.allclose(ctx[0], ctx[1])
+    ran.conditioning = "previous"
+    ctx = ran.prefix_context(2, codes)
+    torch.testing.assert_close(ctx[0], ctx[1])
+    with pytest.raises(ValueError, match="conditioning"):
+        IntRRRecommender(**TINY, conditioning="bogus").fit([np.array([1, 2])], [3], codes=_codes())
+
+
+# ---- exact decoding ------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_exact_decoding_ranks_by_brute_force_scores(cls, ml_small):
+    codes = _codes(2, 16, seed=3)
+    rec = cls(**TINY, decoding="exact", top_k=5, beam_width=5).fit(
+        ml_small["X_train"][:60], ml_small["y_train"][:60], codes=codes)
+    X = ml_small["X_test"][:4]
+    ids, scores = rec.predict_scores(X)
+    items, lengths = (torch.as_tensor(a) for a in pad_histories(X, rec.max_len))
+    m = rec.net_.module_.eval()
+    with torch.no_grad():
+        bf_scores, bf_ids = m.level_logprobs(items, lengths).topk(5, dim=1)
+    np.testing.assert_array_equal(ids, bf_ids.numpy())
+    np.testing.assert_allclose(scores, bf_scores.numpy(), atol=1e-4, rtol=1e-4)
+    assert rec._decodes_exactly(m)
+    rec.set_params(decoding="beam")
+    assert not rec._decodes_exactly(m)
+    rec.set_params(decoding="auto")
+    # IntRR scores 1,682 items exactly; TIGER's exact search costs a transformer step per prefix
+    assert rec._decodes_exactly(m) == (cls is IntRRRecommender)
+    with pytest.raises(ValueError, match="decoding"):
+        cls(**TINY, decoding="greedy").fit(ml_small["X_train"][:10], ml_small["y_train"][:10], codes=codes)
+
+
+# ---- backbone sizes and time budget --------------------------------------------------------
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_backbone_sizes_resolved_for_the_device(cls, ml_small):
+    kw = {k: v for k, v in TINY.items() if k not in BACKBONE_CPU}
+    rec = cls(**kw).fit(ml_small["X_train"][:20], ml_small["y_train"][:20], codes=_codes())
+    assert rec.backbone_ == BACKBONE_CPU
+    assert rec.get_params()["d_model"] is None  # the parameter itself is untouched
+    with pytest.raises(ValueError, match="n_layers"):
+        cls(**dict(kw, n_layers=0)).fit(ml_small["X_train"][:20], ml_small["y_train"][:20], codes=_codes())
+
+
+def test_max_time_stops_training(ml_small):
+    X, y = ml_small["X_train"][:60], ml_small["y_train"][:60]
+    rec = IntRRRecommender(**dict(TINY, max_epochs=500, patience=500), max_time=0.5).fit(X, y, codes=_codes())
+    assert rec.n_epochs_ < 500
+    with pytest.raises(ValueError, match="max_time"):
+        IntRRRecommender(**TINY, max_time=0).fit(X, y, codes=_codes())
