@@ -23,13 +23,12 @@ from .model_selection import leave_last_out, train_item_counts
 
 
 def build_pipeline(seed=0, device="auto", quick=False, verbose=1):
-    """The default pipeline (shorter training with ``quick``)."""
+    """The default pipeline: package defaults (sized for the device), or a short smoke run."""
     if quick:
-        behaviour = SASRecRecommender(max_epochs=5, random_state=seed, device=device)
+        behaviour = SASRecRecommender(max_epochs=5, random_state=seed, device=device, verbose=verbose)
         tok = ADCSIDTokenizer(max_epochs=10, random_state=seed, device=device,
                               behavior_estimator=behaviour, verbose=verbose)
-        rec = IntRRRecommender(max_epochs=10, d_model=64, n_layers=2, n_heads=2, head_dim=32,
-                               d_ff=256, random_state=seed, device=device, verbose=verbose)
+        rec = IntRRRecommender(max_epochs=5, random_state=seed, device=device, verbose=verbose)
     else:
         tok = ADCSIDTokenizer(random_state=seed, device=device, verbose=verbose)
         rec = IntRRRecommender(random_state=seed, device=device, verbose=verbose)
