@@ -174,3 +174,18 @@ def test_max_time_stops_training(ml_small):
     assert rec.n_epochs_ < 500
     with pytest.raises(ValueError, match="max_time"):
         IntRRRecommender(**TINY, max_time=0).fit(X, y, codes=_codes())
+
+
+@pytest.mark.parametrize("cls", SID_CLASSES)
+@pytest.mark.parametrize("constrained", [True, False])
+def test_constrained_scores_are_a_distribution_over_items(cls, constrained, ml_small):
+    codes = _codes(3, 12, seed=4)  # sparse trie: many codes lead to no item
+    rec = cls(**TINY, constrained=constrained).fit(ml_small["X_train"][:40], ml_small["y_train"][:40],
+                                                   codes=codes)
+    items, lengths = (torch.as_tensor(a) for a in pad_histories(ml_small["X_test"][:3], rec.max_len))
+    with torch.no_grad():
+        total = rec.net_.module_.eval().level_logprobs(items, lengths).exp().sum(1)
+    if constrained:  # a normalised distribution over the catalogue
+        torch.testing.assert_close(total, torch.ones(3), atol=1e-4, rtol=1e-4)
+    else:  # mass leaks to code tuples that name no item
+        assert torch.all(total < 0.999)

@@ -11,6 +11,9 @@ Every paper equation has one named place below (search for ``Eq.``):
 * Eq. 18-21 :meth:`ADCSIDModule.alignment_loss`
 * Eq. 22    :meth:`ADCSIDModule.behavior_gate` (bounded to [0, 1] by ``gate_activation``)
 * Eq. 23    :meth:`ADCSIDModule.sparsity_loss` (ReMoE load-balanced L1, adaptive lambda)
+
+Beyond the paper: :meth:`ADCSIDModule.collision_loss` (soft full-code collisions) and
+:meth:`ADCSIDModule.rebalance_codebook` (splitting crowded codewords after every epoch).
 """
 from __future__ import annotations
 
@@ -320,12 +323,55 @@ class ADCSIDModule(nn.Module):
         balancing cannot see, and is ~0 for distinct tuples.
         """
         S = None
-        for z, cb in zip(used, self.codebooks()):
-            p = torch.softmax(cb._similarity(z, cb._codewords().float()) / self.balance_temperature, -1)
+        for p in self._soft_assignments(used):
             s = p @ p.T
             S = s if S is None else S * s
         B = S.shape[0]
         return (S.sum() - S.diagonal().sum()) / B
+
+    def _soft_assignments(self, used):
+        return [torch.softmax(cb._similarity(z, cb._codewords().float()) / self.balance_temperature, -1)
+                for z, cb in zip(used, self.codebooks())]
+
+    def dedup_loss(self, used, idx):
+        """Catalogue-level collisions the in-batch term rarely sees (large catalogues).
+
+        At every epoch end (:meth:`refresh_codebooks`) each item whose hard tuple equals
+        that of an earlier item (in item order) gets that tuple as a target to leave; the
+        loss is ``sum_a prod_l p_l(a)[target_l(a)] / B`` over the batch items that have
+        one (the soft probability of keeping the shared tuple). The first item of each
+        group keeps its tuple.
+        """
+        targets = getattr(self, "_dedup_targets", None)
+        if targets is None:
+            return None
+        tgt = targets.to(idx.device)[idx.long()]
+        mask = tgt[:, 0] >= 0
+        if not bool(mask.any()):
+            return None
+        prob = None
+        for l, p in enumerate(self._soft_assignments([u[mask] for u in used])):
+            q = p.gather(1, tgt[mask, l:l + 1]).squeeze(1)
+            prob = q if prob is None else prob * q
+        return prob.sum() / idx.shape[0]
+
+    @torch.no_grad()
+    def _update_dedup_targets(self, batch):
+        if "idx" not in batch:
+            return
+        x = self._inputs(batch)
+        h_m, h = self.project(x)
+        codes = torch.stack([cb.encode(z) for z, cb in zip(self.latents(x, h), self.codebooks())], 1)
+        c = codes.cpu().numpy()
+        _, first, inv = np.unique(c, axis=0, return_index=True, return_inverse=True)
+        owner = first[inv.reshape(-1)]
+        tgt = torch.full_like(codes, -1).cpu()
+        dup = torch.as_tensor(owner != np.arange(len(c)))
+        tgt[dup] = codes.cpu()[dup]
+        order = batch["idx"].long().cpu()
+        targets = torch.full((int(order.max()) + 1, codes.shape[1]), -1, dtype=torch.long)
+        targets[order] = tgt
+        self._dedup_targets = targets
 
     # -- forward / loss ---------------------------------------------------------------
     def forward(self, **batch):
@@ -344,6 +390,10 @@ class ADCSIDModule(nn.Module):
         recon = self.decoder(z_st)
         if self.training and self.collision_weight > 0 and B > 1:
             vq_loss = vq_loss + self.collision_weight * self.collision_loss(used)
+            if "idx" in batch:
+                dl = self.dedup_loss(used, batch["idx"])
+                if dl is not None:
+                    vq_loss = vq_loss + self.collision_weight * dl
         return {"codes": codes, "weights": weights, "recon": recon, "vq_loss": vq_loss,
                 "h_m": h_m, "R": R, "raw_R": raw_R, "latents": zs,
                 "raw_weights": self.gate_vector(gates, raw_R, B, dev)}
@@ -393,6 +443,8 @@ class ADCSIDModule(nn.Module):
             n += cb.refresh(z)
             if self.rebalance > 0:
                 n += self.rebalance_codebook(cb, z, self.rebalance)
+        if self.collision_weight > 0:
+            self._update_dedup_targets(batch)
         return n
 
     @staticmethod

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["disambiguate", "PrefixTrie", "beam_search"]
+__all__ = ["disambiguate", "PrefixTrie", "beam_search", "constrain"]
 
 
 def disambiguate(codes, weights=None, codebook_sizes=None):
@@ -137,14 +137,30 @@ class PrefixTrie(nn.Module):
         """Prefix id (at depth ``level``, i.e. before code ``level``) of every item (n_items,)."""
         return getattr(self, f"item_prefix_{level}")
 
+    def item_children(self, level: int, items: torch.Tensor) -> torch.Tensor:
+        """Bool mask (..., K_level) of the codes that extend each item's own prefix at ``level``
+        to some catalogue item (the choices a trie-constrained softmax normalises over)."""
+        return self.child(level)[self.item_prefix(level)[items]] >= 0
+
     @property
     def n_prefixes(self) -> tuple:
         """Number of distinct prefixes that level ``l`` expands (``children_l.shape[0]``)."""
         return tuple(self.child(l).shape[0] for l in range(self.n_levels))
 
 
+def constrain(logits, valid):
+    """Mask codes that lead to no catalogue item (``valid`` False) before a softmax.
+
+    With it, each level's softmax is taken over the valid children of the prefix only, so
+    ``Σ_l log p(s_l | s_<l)`` is a normalised distribution over the catalogue's items and
+    a level whose code is forced by the prefix costs nothing.
+    """
+    return logits.masked_fill(~valid, -1e9)
+
+
 @torch.no_grad()
-def beam_search(step, trie: PrefixTrie, batch_size: int, beam_width: int, k: int):
+def beam_search(step, trie: PrefixTrie, batch_size: int, beam_width: int, k: int,
+                renormalize: bool = False):
     """Constrained beam search over the levels of a Semantic ID.
 
     Parameters
@@ -162,6 +178,10 @@ def beam_search(step, trie: PrefixTrie, batch_size: int, beam_width: int, k: int
         Beams kept after each level (at most ``W x K`` candidates exist).
     k : int
         Items returned (``k <= beam_width``).
+    renormalize : bool, default=False
+        Renormalise each level's log-probabilities over the valid children of the beam's
+        prefix (the trie-constrained softmax the model was trained with, see
+        :func:`constrain`).
 
     Returns
     -------
@@ -188,6 +208,8 @@ def beam_search(step, trie: PrefixTrie, batch_size: int, beam_width: int, k: int
         logp = step(level, codes, parent, prefix).float()  # (B, W, K)
         K = logp.shape[-1]
         child = trie.child(level)[prefix]  # (B, W, K)
+        if renormalize:
+            logp = torch.log_softmax(constrain(logp, child >= 0), -1)
         cand = (score.unsqueeze(-1) + logp).masked_fill(child < 0, float("-inf")).view(B, -1)
         score, idx = cand.topk(min(beam_width, cand.shape[1]), dim=1)
         parent = torch.div(idx, K, rounding_mode="floor")

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .beam import PrefixTrie, beam_search
+from .beam import PrefixTrie, beam_search, constrain
 from .leaf import group_slots, leaf_logits
 from .ran import RAN, _check_mode
 from .transformer import CausalTransformer, gather_last
@@ -53,6 +53,9 @@ class IntRRModule(nn.Module):
     leaf : bool, default=False
         The last level is a disambiguation code (:func:`~sksid.nn.beam.disambiguate`)
         scored by the items' UID anchors (:mod:`sksid.nn.leaf`) instead of a codebook.
+    constrained : bool, default=False
+        Trie-constrained softmax: each level normalises over the codes that continue the
+        prefix to a catalogue item, in training and decoding (:func:`~sksid.nn.beam.constrain`).
 
     Examples
     --------
@@ -66,7 +69,8 @@ class IntRRModule(nn.Module):
     def __init__(self, n_items, codes, codebook_sizes, weights=None, d_model=256, n_layers=4,
                  n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, alignment_weight=0.1,
                  input_mode="redistribution", output_mode="teacher_forcing", tau=1.0,
-                 use_code_weights=True, conditioning="prefix", leaf=False):
+                 use_code_weights=True, conditioning="prefix", leaf=False,
+                 constrained=False):
         super().__init__()
         codes = np.asarray(codes, dtype=np.int64)
         self.n_items = int(n_items)
@@ -80,6 +84,7 @@ class IntRRModule(nn.Module):
         self.ran = RAN(n_items, codebook_sizes, d_model, tau, conditioning)
         self.trie = PrefixTrie(codes, codebook_sizes)
         self.leaf = bool(leaf) and codes.shape[1] > 1
+        self.constrained = bool(constrained)
         if self.leaf:
             self.register_buffer("slots", group_slots(self.trie))
         self.emb_ln = nn.LayerNorm(d_model)
@@ -111,6 +116,8 @@ class IntRRModule(nn.Module):
                                                  return_queries=True)
         if self.leaf:
             logits[-1] = self._leaf_logits(queries[-1], self.slots[t])
+        if self.constrained:
+            logits = [constrain(lg, self.trie.item_children(l, t)) for l, lg in enumerate(logits)]
         l_rec = weighted_level_ce(logits, sid_t, self.code_weights[t] if self.use_code_weights else None)
         if self.alignment_weight == 0:
             return l_rec
@@ -141,14 +148,18 @@ class IntRRModule(nn.Module):
                 return F.log_softmax(self._leaf_logits(q, slot_items), -1)
             return self.ran.step_logp(level, h, codes)
 
-        return beam_search(step, self.trie, h.shape[0], beam_width, k)
+        return beam_search(step, self.trie, h.shape[0], beam_width, k, renormalize=self.constrained)
 
     def level_logprobs(self, items, lengths):
         """Log-probability of every catalogue item (B, n_items) = Σ_l log p(s_l | s_<l, h_u) (brute force)."""
         h = self.user_state(items, lengths).float()
         sid = self.sid
         B, n = h.shape[0], sid.shape[0]
-        total = F.log_softmax(self.ran.level_logits(0, h), -1)[:, sid[:, 0]]
+        all_items = torch.arange(n, device=sid.device)
+        lg0 = self.ran.level_logits(0, h)
+        if self.constrained:
+            lg0 = constrain(lg0, self.trie.child(0)[0].unsqueeze(0) >= 0)
+        total = F.log_softmax(lg0, -1)[:, sid[:, 0]]
         hh = h.unsqueeze(1).expand(-1, n, -1)
         for level in range(1, self.ran.n_levels):
             ctx = self.ran.prefix_context(level, sid).unsqueeze(0).expand(B, -1, -1)
@@ -157,6 +168,8 @@ class IntRRModule(nn.Module):
                 lg = self._leaf_logits(q, self.slots.unsqueeze(0).expand(B, -1, -1))
             else:
                 lg = self.ran.level_logits(level, q)
+            if self.constrained:
+                lg = constrain(lg, self.trie.item_children(level, all_items).unsqueeze(0))
             lp = F.log_softmax(lg.float(), -1)
             total = total + lp.gather(2, sid[:, level].view(1, -1, 1).expand(B, -1, 1)).squeeze(-1)
         return total

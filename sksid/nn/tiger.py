@@ -18,7 +18,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .beam import PrefixTrie, beam_search
+from .beam import PrefixTrie, beam_search, constrain
 from .intrr import weighted_level_ce
 from .leaf import group_slots, leaf_logits
 from .transformer import CausalTransformer
@@ -43,6 +43,8 @@ class TIGERModule(nn.Module):
     leaf : bool, default=False
         The last level is a disambiguation code scored by a learned item table
         (:mod:`sksid.nn.leaf`) instead of code tokens.
+    constrained : bool, default=False
+        Trie-constrained softmax in training and decoding (:func:`~sksid.nn.beam.constrain`).
 
     Examples
     --------
@@ -55,7 +57,7 @@ class TIGERModule(nn.Module):
 
     def __init__(self, n_items, codes, codebook_sizes, weights=None, d_model=256, n_layers=4,
                  n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, use_code_weights=True,
-                 leaf=False):
+                 leaf=False, constrained=False):
         super().__init__()
         codes = np.asarray(codes, dtype=np.int64)
         sizes = [int(k) for k in codebook_sizes]
@@ -80,6 +82,7 @@ class TIGERModule(nn.Module):
                                           (max_len + 1) * self.L, head_dim=head_dim)
         self.trie = PrefixTrie(codes, sizes)
         self.leaf = bool(leaf) and self.L > 1
+        self.constrained = bool(constrained)
         if self.leaf:
             self.register_buffer("slots", group_slots(self.trie))
             self.item_emb = nn.Embedding(self.n_items, d_model)
@@ -126,6 +129,8 @@ class TIGERModule(nn.Module):
         logits = [states[:, l] @ self.level_table(l).t() for l in range(self.L)]
         if self.leaf:
             logits[-1] = leaf_logits(states[:, -1], self.slots[t], self.item_emb)
+        if self.constrained:
+            logits = [constrain(lg, self.trie.item_children(l, t)) for l, lg in enumerate(logits)]
         return weighted_level_ce(logits, self.sid[t], self.code_weights[t] if self.use_code_weights else None)
 
     # -- inference (prefill + incremental decoding) --------------------------------------
@@ -199,7 +204,7 @@ class TIGERModule(nn.Module):
                 return F.log_softmax(leaf_logits(h, slot_items, self.item_emb), -1)
             return F.log_softmax((h @ self.level_table(level).t()).float(), -1)
 
-        return beam_search(step, self.trie, B, beam_width, k)
+        return beam_search(step, self.trie, B, beam_width, k, renormalize=self.constrained)
 
     def level_logprobs(self, items, lengths):
         """Brute force: log-probability (B, n_items) of every catalogue item after each history.
@@ -225,6 +230,8 @@ class TIGERModule(nn.Module):
                 lg = leaf_logits(st[:, l], self.slots[cand.reshape(-1)], self.item_emb)
             else:
                 lg = st[:, l] @ self.level_table(l).t()
+            if self.constrained:
+                lg = constrain(lg, self.trie.item_children(l, cand.reshape(-1)))
             lp = F.log_softmax(lg.float(), -1)
             total = total + lp.gather(1, sid[:, l:l + 1]).squeeze(1)
         return total.view(B, n)

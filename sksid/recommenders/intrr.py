@@ -74,6 +74,11 @@ class IntRRRecommender(SIDRecommenderBase):
     leaf : bool, default=True
         Score the disambiguation level of colliding items with learned item embeddings
         (:mod:`sksid.nn.leaf`) instead of an arbitrary code.
+    constrained : bool, default=True
+        Trie-constrained softmax (beyond the papers): every level normalises over the codes
+        that continue the item's prefix to some catalogue item, in training and decoding,
+        so the summed level log-probabilities are a distribution over the catalogue and a
+        level forced by its prefix costs nothing. False: softmax over the whole codebook.
     decoding : {"auto", "beam", "exact"}, default="auto"
         ``"exact"`` ranks every catalogue item by the sum of its level log-probabilities
         (an exhaustive search over the trie); ``"beam"`` keeps ``beam_width`` prefixes per
@@ -131,7 +136,7 @@ class IntRRRecommender(SIDRecommenderBase):
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
                  max_len=20, alignment_weight=0.1, input_mode="redistribution",
                  output_mode="teacher_forcing", tau=1.0, conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
-                 leaf=True, decoding="auto", beam_width=20,
+                 leaf=True, constrained=True, decoding="auto", beam_width=20,
                  top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, patience=10,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
                  compile="auto", **kwargs):
@@ -151,6 +156,7 @@ class IntRRRecommender(SIDRecommenderBase):
         self.code_weight_floor = code_weight_floor
         self.code_order = code_order
         self.leaf = leaf
+        self.constrained = constrained
         self.decoding = decoding
         self.beam_width = beam_width
         self.top_k = top_k
@@ -173,7 +179,8 @@ class IntRRRecommender(SIDRecommenderBase):
                     input_mode=self.input_mode, output_mode=self.output_mode, tau=self.tau,
                     conditioning=self.conditioning,
                     use_code_weights=self.code_weights,
-                    leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_)
+                    leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
+                    constrained=bool(self.constrained))
 
     @property
     def tokens_per_item_(self) -> int:

@@ -56,6 +56,11 @@ class TIGERRecommender(SIDRecommenderBase):
     leaf : bool, default=True
         Score the disambiguation level of colliding items with learned item embeddings
         (:mod:`sksid.nn.leaf`) instead of an arbitrary code.
+    constrained : bool, default=True
+        Trie-constrained softmax (beyond the papers): every level normalises over the codes
+        that continue the item's prefix to some catalogue item, in training and decoding,
+        so the summed level log-probabilities are a distribution over the catalogue and a
+        level forced by its prefix costs nothing. False: softmax over the whole codebook.
     decoding : {"auto", "beam", "exact"}, default="auto"
         ``"exact"`` ranks every catalogue item by the sum of its level log-probabilities
         (an exhaustive search over the trie, which for TIGER runs the transformer once
@@ -106,7 +111,7 @@ class TIGERRecommender(SIDRecommenderBase):
 
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
                  max_len=20, code_weights=True, code_weight_floor=0.5, code_order="given",
-                 leaf=True, decoding="auto", beam_width=20, top_k=10, max_epochs=100, max_time=None,
+                 leaf=True, constrained=True, decoding="auto", beam_width=20, top_k=10, max_epochs=100, max_time=None,
                  batch_size=256, lr=1e-3, weight_decay=0.0, patience=10, validation_fraction=0.1,
                  device="auto", random_state=None, verbose=0, compile="auto", **kwargs):
         self.d_model = d_model
@@ -120,6 +125,7 @@ class TIGERRecommender(SIDRecommenderBase):
         self.code_weight_floor = code_weight_floor
         self.code_order = code_order
         self.leaf = leaf
+        self.constrained = constrained
         self.decoding = decoding
         self.beam_width = beam_width
         self.top_k = top_k
@@ -139,7 +145,8 @@ class TIGERRecommender(SIDRecommenderBase):
     def _sid_module_kwargs(self):
         return dict(**self._backbone(), dropout=self.dropout,
                     max_len=self.max_len, use_code_weights=self.code_weights,
-                    leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_)
+                    leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
+                    constrained=bool(self.constrained))
 
     @property
     def tokens_per_item_(self) -> int:

@@ -357,6 +357,7 @@ class ADCSIDTokenizer(BaseTokenizer):
         data = {"x__" + m: a for m, a in std.items()}
         data["n_norm"] = n_norm
         data["w"] = w
+        data["idx"] = np.arange(len(n_norm), dtype=np.int64)  # row ids (collision targets)
         return data
 
     def _fit_features(self, std, raw, seed, device):
@@ -406,6 +407,7 @@ class ADCSIDTokenizer(BaseTokenizer):
             rebalance=float(self.rebalance))
         self._train_module(ADCSIDModule, module_kwargs, data, seed, device)
         mod = self.net_.module_
+        mod.__dict__.pop("_dedup_targets", None)  # training-time state only
         layout = [f"shared_{i}" for i in range(mod.n_shared)]
         for m, k in mod.n_specific.items():
             layout += [f"{m}_{i}" for i in range(k)]
