@@ -412,3 +412,31 @@ def test_rebalance_splits_crowded_codewords():
         with pytest.raises(ValueError, match="rebalance"):
             tok(rebalance=bad).fit(catalogue())
     assert tok(rebalance=0).fit(catalogue()).net_.module_.rebalance == 0
+
+
+def test_dedup_targets_and_loss():
+    torch.manual_seed(0)
+    m = ADCSIDModule({"text": 6, "collab": 4}, "collab", codebook_size=4, hidden_dim=16,
+                     latent_dim=8, collision_weight=1.0)
+    x_t, x_c = torch.randn(20, 6), torch.randn(20, 4)
+    x_t[7], x_c[7] = x_t[3], x_c[3]  # item 7 duplicates item 3: same tuple
+    batch = dict(x__text=x_t, x__collab=x_c, n_norm=torch.rand(20), w=torch.rand(20),
+                 idx=torch.arange(20))
+    m.eval()
+    m.refresh_codebooks(**batch)
+    tgt = m._dedup_targets
+    codes = m(**batch)["codes"]
+    assert tgt.shape == (20, m.code_length)
+    _, first = np.unique(codes.numpy(), axis=0, return_index=True)
+    later = np.setdiff1d(np.arange(20), first)
+    assert 7 in later and np.all(tgt[3].numpy() == -1)  # the first item keeps its tuple
+    np.testing.assert_array_equal(tgt[later].numpy(), codes[later].numpy())
+    assert np.all(tgt[first].numpy() == -1)
+    x = {"text": x_t, "collab": x_c}
+    used = m.quantize(m.latents(x, m.project(x)[1]))[0]
+    dl = m.dedup_loss(used, batch["idx"])
+    assert dl is not None and 0 < float(dl.detach()) <= len(later) / 20 + 1e-6
+    assert m.dedup_loss([u[first] for u in used], torch.tensor(first)) is None  # no targets
+    # the estimator drops this training-time state after fit
+    t = tok(collision_weight=1.0).fit(catalogue())
+    assert not hasattr(t.net_.module_, "_dedup_targets")

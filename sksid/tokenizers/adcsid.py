@@ -88,7 +88,10 @@ class ADCSIDTokenizer(BaseTokenizer):
         from the soft assignments ``softmax(cos(z, c) / balance_temperature)`` of every
         code position (:meth:`ADCSIDModule.collision_loss`, training only). Shared and
         specific experts see overlapping inputs, so without it similar items (e.g. a
-        film and its sequel) get identical tuples; ``0`` switches it off.
+        film and its sequel) get identical tuples. The same weight scales a
+        catalogue-level term (:meth:`ADCSIDModule.dedup_loss`): after every epoch, items
+        whose tuple equals an earlier item's are pushed off that tuple (on a large
+        catalogue colliding items rarely share a batch). ``0`` switches both off.
     rebalance : float, default=2.0
         Codeword rebalancing after every epoch, **beyond the paper**
         (:meth:`ADCSIDModule.rebalance_codebook`): each codeword used by fewer than
