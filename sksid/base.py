@@ -28,6 +28,7 @@ from .sequences import SIDSequences, pad_histories, training_windows
 
 __all__ = ["SkorchParamsMixin", "CPUFallbackMixin", "BaseRecommender", "TorchSequentialRecommender"]
 
+MIN_VALIDATION_USERS = 500
 _PREFIXES = ("module__", "optimizer__", "callbacks__", "iterator_train__", "iterator_valid__")
 
 
@@ -200,7 +201,8 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
 
         Every position of every ``X[i] + [y[i]]`` is a training target (causal
         teacher forcing, windows of ``max_len`` items). Unless ``eval_set`` is given, the
-        next item ``y[i]`` of a random ``validation_fraction`` of users is held out and
+        next item ``y[i]`` of a random ``validation_fraction`` of users (at least 500
+        users, or half of them on smaller data) is held out and
         NDCG@10 on it drives early stopping (best epoch restored).
 
         Parameters
@@ -231,7 +233,11 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
             valid_X = check_sequences(eval_set[0], n_items=n_items, name="eval_set X")
             valid_y = check_targets(eval_set[1], len(valid_X), n_items=n_items, name="eval_set y")
         elif y is not None and self.validation_fraction and self.validation_fraction > 0:
-            n_val = int(round(self.validation_fraction * len(seqs)))
+            # at least MIN_VALIDATION_USERS (or all): NDCG@10 on a few dozen users is too
+            # noisy to stop on (MovieLens-100k's 10 % is 94 users); only their last
+            # training target leaves training, their histories still train
+            n_val = max(int(round(self.validation_fraction * len(seqs))),
+                        min(MIN_VALIDATION_USERS, len(seqs) // 2))
             if n_val > 0:
                 held[rng.choice(len(seqs), size=n_val, replace=False)] = True
                 valid_X = [s for s, h in zip(seqs, held) if h]

@@ -74,8 +74,9 @@ class ADCSIDModule(nn.Module):
     """The ADC-SID tokenizer network.
 
     Batches are dicts: ``x__<modality>`` (B, d_m) standardised inputs (also the
-    reconstruction targets, DESIGN §5), ``n_norm`` (B,) Eq. 16 of the raw behavioural
-    norm and ``w`` (B,) Eq. 17 alignment strength.
+    reconstruction targets), ``n_norm`` (B,) Eq. 16 of the reliability signal, ``w`` (B,)
+    Eq. 17 alignment strength and, optionally, ``idx`` (B,) the items' row ids (used by
+    :meth:`dedup_loss`).
 
     Parameters
     ----------

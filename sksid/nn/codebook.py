@@ -264,7 +264,7 @@ class CosineCodebook(_Codebook):
 
     Latents and codewords are unit-normalised before the look-up and in the returned
     ``z_used``/``z_q``, so that magnitudes in the fused sums of Eq. 10-11 come from the
-    gates only (DESIGN §5).
+    gates only.
 
     Examples
     --------

@@ -98,6 +98,10 @@ class IntRRRecommender(SIDRecommenderBase):
     patience : int, default=10
         Early stopping on validation NDCG@10 (beam search, whatever ``decoding``).
     validation_fraction : float, default=0.1
+        Share of the users whose target ``y`` is held out for early stopping when no
+        ``eval_set`` is given (at least 500 users, or half of them on smaller data:
+        NDCG on fewer is too noisy to stop on). Their histories still train; 0
+        disables early stopping.
     device : {"auto", "cpu", "cuda"}, default="auto"
     random_state : int or None, default=None
     verbose : int, default=0

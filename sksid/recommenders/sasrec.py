@@ -40,8 +40,10 @@ class SASRecRecommender(TorchSequentialRecommender):
     patience : int, default=5
         Early-stopping patience (epochs) on validation NDCG@10.
     validation_fraction : float, default=0.1
-        Fraction of users whose ``y`` is held out for early stopping when no
-        ``eval_set`` is passed to ``fit``; 0 disables early stopping.
+        Share of the users whose target ``y`` is held out for early stopping when no
+        ``eval_set`` is given (at least 500 users, or half of them on smaller data:
+        NDCG on fewer is too noisy to stop on). Their histories still train; 0
+        disables early stopping.
     top_k : int, default=10
     exclude_seen : bool, default=False
         Mask items of the history when ranking (off: the papers' protocol keeps them).

@@ -408,7 +408,8 @@ class ADCSIDTokenizer(BaseTokenizer):
             balance_temperature=float(self.balance_temperature),
             gate_activation=self.gate_activation, collision_weight=float(self.collision_weight),
             rebalance=float(self.rebalance))
-        self._train_module(ADCSIDModule, module_kwargs, data, seed, device)
+        self._train_module(ADCSIDModule, module_kwargs, data, seed, device,
+                           clip_grad_norm=getattr(self, "_clip", None))
         mod = self.net_.module_
         mod.__dict__.pop("_dedup_targets", None)  # training-time state only
         layout = [f"shared_{i}" for i in range(mod.n_shared)]
