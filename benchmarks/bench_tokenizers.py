@@ -92,7 +92,7 @@ def _popularity_row(tok, counts):
             "bweight_head": m[head].mean(), "bweight_tail": m[tail].mean(),
             "bweight_spearman": spearmanr(m, counts)[0],
             "active_head": (bw[head] > 0).sum(1).mean(), "active_tail": (bw[tail] > 0).sum(1).mean(),
-            "bweight_max": float(bw.max()), "raw_bweight_mean": float(tok.raw_weights_[:, b].mean()),
+            "zero_gate_fraction": float((bw == 0).mean()), "bweight_max": float(bw.max()), "raw_bweight_mean": float(tok.raw_weights_[:, b].mean()),
             "raw_bweight_max": float(tok.raw_weights_[:, b].max())}
 
 
@@ -133,13 +133,14 @@ def compare_calls(args):
                  "gate_activation='clamp'": {"gate_activation": "clamp"},
                  "collision_weight=0": {"collision_weight": 0.0},
                  "rebalance=0": {"rebalance": 0.0},
-                 "previous defaults (relu, collision_weight=0, rebalance=0)":
-                     {"gate_activation": "relu", "collision_weight": 0.0, "rebalance": 0.0}}
+                 "lambda_growth=1.2 (ReMoE)": {"lambda_growth": 1.2},
+                 "previous defaults (relu, collision_weight=0, rebalance=0, lambda_growth=1.2)":
+                     {"gate_activation": "relu", "collision_weight": 0.0, "rebalance": 0.0,
+                      "lambda_growth": 1.2}}
     for name, kw in ({} if args.skip_ablations else ablations).items():
-        run(f"ADC-SID {name}", "text + collab", ADCSIDTokenizer(random_state=0, codebook_size=K, **kw), 0)
-        tok = run(f"ADC-SID {name} + item_counts", "text + collab",
-                  ADCSIDTokenizer(random_state=0, codebook_size=K, **kw), 0, item_counts=counts)
-        pop_rows.append({"call": "text + collab", "config": f"{name}, fit(X, item_counts=counts)",
+        tok = run(f"ADC-SID {name}", "text + collab",
+                  ADCSIDTokenizer(random_state=0, codebook_size=K, **kw), 0)
+        pop_rows.append({"call": "text + collab", "config": f"{name}, plain fit(X)",
                          "seed": 0, **_popularity_row(tok, counts)})
     tab = pd.DataFrame(rows)
     agg = (tab.groupby(["call", "tokenizer"], sort=False)

@@ -247,6 +247,9 @@ def test_reliability_parameter_validation():
         tok().fit(X, item_counts=-counts - 1)
     with pytest.raises(ValueError, match="item_counts"):
         tok().fit(X, item_counts=np.full(60, np.nan))
+    with pytest.raises(ValueError, match="lambda_growth"):
+        tok(lambda_growth=1.0).fit(X)
+    assert tok(lambda_growth=1.2).fit(X).net_.module_.lambda_growth == 1.2
     with pytest.warns(UserWarning, match="same interaction count"):
         t = tok().fit(X, item_counts=np.full(60, 3))
     assert np.all(t.alignment_strength_ == 1)

@@ -41,7 +41,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import Callback, GradientNormClipping
+from skorch.callbacks import Callback
 
 from .._skorch import SIDNet
 from .._validation import check_random_state_seed, check_sequences, check_targets, resolve_device
@@ -361,9 +361,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         return self.fit(X, y, item_features=item_features).transform(X)
 
     # ---- torch training shared by ADC-SID and RQ-VAE ------------------------------------
-    def _train_module(self, module_cls, module_kwargs, data, seed, device, clip_grad_norm=None):
-        """Train ``module_cls`` with skorch; ``clip_grad_norm`` (float) clips the global
-        gradient norm of every step (off by default)."""
+    def _train_module(self, module_cls, module_kwargs, data, seed, device):
         module_kwargs = dict(module_kwargs)
         module_kwargs.update(self._params_for("module"))
         net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
@@ -372,8 +370,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         net_kwargs.setdefault("iterator_train__seed", seed)
         net = SIDNet(module=module_cls, optimizer=torch.optim.AdamW, lr=self.lr,
                      max_epochs=self.max_epochs, batch_size=self.batch_size, device=device,
-                     callbacks=[("codebook_refresh", CodebookRefresh(data))]
-                     + ([("clip", GradientNormClipping(clip_grad_norm))] if clip_grad_norm else []),
+                     callbacks=[("codebook_refresh", CodebookRefresh(data))],
                      verbose=int(bool(self.verbose)), **net_kwargs)
         net.initialize()
         batch = {k: torch.as_tensor(v, device=device) for k, v in data.items()}
