@@ -53,6 +53,8 @@ class IntRRModule(nn.Module):
     leaf : bool, default=False
         The last level is a disambiguation code (:func:`~sksid.nn.beam.disambiguate`)
         scored by the items' UID anchors (:mod:`sksid.nn.leaf`) instead of a codebook.
+    uid_in_token : bool, default=False
+        Add the item's UID anchor ``e_i`` to its token (``Σ_l c_l + e_i``).
     constrained : bool, default=False
         Trie-constrained softmax: each level normalises over the codes that continue the
         prefix to a catalogue item, in training and decoding (:func:`~sksid.nn.beam.constrain`).
@@ -70,7 +72,7 @@ class IntRRModule(nn.Module):
                  n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, alignment_weight=0.1,
                  input_mode="redistribution", output_mode="teacher_forcing", tau=1.0,
                  use_code_weights=True, conditioning="prefix", leaf=False,
-                 constrained=False):
+                 constrained=False, uid_in_token=False):
         super().__init__()
         codes = np.asarray(codes, dtype=np.int64)
         self.n_items = int(n_items)
@@ -85,6 +87,7 @@ class IntRRModule(nn.Module):
         self.trie = PrefixTrie(codes, codebook_sizes)
         self.leaf = bool(leaf) and codes.shape[1] > 1
         self.constrained = bool(constrained)
+        self.uid_in_token = bool(uid_in_token)
         if self.leaf:
             self.register_buffer("slots", group_slots(self.trie))
         self.emb_ln = nn.LayerNorm(d_model)
@@ -96,7 +99,8 @@ class IntRRModule(nn.Module):
         valid = items >= 0
         idx = items.clamp(min=0)
         ran = self.ran.assign(idx, sid=self.sid[idx], mode=self.input_mode)
-        tokens = ran["token"] * valid.unsqueeze(-1).to(ran["token"].dtype)
+        tokens = ran["token"] + ran["anchor"] if self.uid_in_token else ran["token"]
+        tokens = tokens * valid.unsqueeze(-1).to(tokens.dtype)
         return self.emb_ln(tokens), ran
 
     def encode(self, items):

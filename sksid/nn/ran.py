@@ -134,7 +134,7 @@ class RAN(nn.Module):
             token = token + c
             logits.append(lg)
             codes.append(hard_idx)
-        return {"token": token, "logits": logits, "codes": torch.stack(codes, -1)}
+        return {"token": token, "logits": logits, "codes": torch.stack(codes, -1), "anchor": e}
 
     def output_logits(self, h, targets_sid=None, mode="teacher_forcing", return_queries=False):
         """Output side in training: level logits of the next item for states ``h``.

@@ -54,6 +54,9 @@ class IntRRRecommender(SIDRecommenderBase):
         on the model's own argmax. Inference always conditions on the beam's codes.
     tau : float, default=1.0
         Temperature of the RAN assignment softmax.
+    uid_in_token : bool, default=False
+        Add the item's UID anchor ``e_i`` to its history token (``Σ_l c_l + e_i``, beyond
+        the paper, where the anchor only steers the RAN's assignment).
     conditioning : {"prefix", "previous"}, default="prefix"
         What the RAN's level-l MLP sees (input and output side): the sum of the codewords
         of all previous levels (the whole prefix), or only the previous level's codeword
@@ -139,7 +142,7 @@ class IntRRRecommender(SIDRecommenderBase):
 
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
                  max_len=20, alignment_weight=0.1, input_mode="redistribution",
-                 output_mode="teacher_forcing", tau=1.0, conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
+                 output_mode="teacher_forcing", tau=1.0, uid_in_token=False, conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
                  top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, patience=10,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
@@ -156,6 +159,7 @@ class IntRRRecommender(SIDRecommenderBase):
         self.output_mode = output_mode
         self.tau = tau
         self.conditioning = conditioning
+        self.uid_in_token = uid_in_token
         self.code_weights = code_weights
         self.code_weight_floor = code_weight_floor
         self.code_order = code_order
@@ -181,7 +185,7 @@ class IntRRRecommender(SIDRecommenderBase):
         return dict(**self._backbone(), dropout=self.dropout,
                     max_len=self.max_len, alignment_weight=self.alignment_weight,
                     input_mode=self.input_mode, output_mode=self.output_mode, tau=self.tau,
-                    conditioning=self.conditioning,
+                    conditioning=self.conditioning, uid_in_token=bool(self.uid_in_token),
                     use_code_weights=self.code_weights,
                     leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
                     constrained=bool(self.constrained))
