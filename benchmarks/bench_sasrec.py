@@ -4,7 +4,7 @@
 
 Trains on every training prefix (windows of 20 items), early-stops on validation NDCG@10
 (the second-to-last item), reports test metrics (last item) side by side, with RecBole
-1.2.1's SASRec figures from DESIGN.md §3 as the reference.
+1.2.1's SASRec figures (docs/protocol.md) as the reference.
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def main(argv=None):
             f"machine: {machine_line()}.\n\n"
             f"{len(split.y_test)} users, {data.n_items} items, leave-last-out, full ranking, history 20.\n\n"
             + markdown_table(rows) +
-            f"\n\nReference (DESIGN.md §3, RecBole 1.2.1 SASRec CE): test Recall@10 {r10:.4f}, NDCG@10 {n10:.4f}.\n")
+            f"\n\nReference (docs/protocol.md, RecBole 1.2.1 SASRec CE): test Recall@10 {r10:.4f}, NDCG@10 {n10:.4f}.\n")
     print(text)
     path = write_result(f"sasrec_{args.dataset}.md", text)
     print(f"written to {path}")

@@ -104,6 +104,8 @@ def plot_tokenizers(path: Path):
 def main():
     made = []
     for path in sorted(RESULTS.glob("recommenders_*.md")):
+        if path.with_suffix(".jsonl").exists():
+            continue  # bench_recommenders.py draws the plot of its own (multi-seed) tables
         made.append(plot_recommenders(path))
     for path in sorted(RESULTS.glob("tokenizers_*.md")):
         made.append(plot_tokenizers(path))

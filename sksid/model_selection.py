@@ -1,6 +1,6 @@
 """Leave-last-out evaluation protocol and a leakage-free splitter for GridSearchCV.
 
-Protocol (DESIGN §3): per user, the last item is the test target, the second to last
+Protocol (docs/protocol.md): per user, the last item is the test target, the second to last
 the validation target, everything before is training data; histories fed to the model
 for validation and test are capped at ``max_len`` items.
 """

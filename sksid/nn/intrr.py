@@ -1,6 +1,6 @@
 """IntRR module: RAN tokens (one per item) + causal transformer + recursive SID decoding.
 
-DESIGN §2. ``L = L_rec + λ·L_aln`` with ``L_rec = Σ_l CE_l`` over every training
+See docs/recommenders.md. ``L = L_rec + λ·L_aln`` with ``L_rec = Σ_l CE_l`` over every training
 position (per-level weighted by the target item's tokenizer weights) and
 ``L_aln = Σ_l CE(q_l C_lᵀ, s_l)`` over the items of the batch.
 """

@@ -1,4 +1,4 @@
-"""Recursive Assignment Network (RAN) of IntRR (DESIGN §2).
+"""Recursive Assignment Network (RAN) of IntRR (docs/recommenders.md).
 
 Learned per-level codebooks ``C_l`` (the stage-1 SIDs are labels only) and per-level
 MLPs, shared by the input side (item -> one token) and the output side (user state ->

@@ -1,7 +1,7 @@
 """TIGER-style flattened generation: L code tokens per item, next item's codes decoded one by one.
 
 TIGER proper (Rajput et al., 2023) is an encoder-decoder; this baseline is the
-decoder-only "flattened" variant that IntRR compares against (DESIGN §2): every history
+decoder-only "flattened" variant that IntRR compares against (docs/recommenders.md): every history
 item enters the same :class:`~sksid.nn.transformer.CausalTransformer` as its ``L`` code
 tokens (token embedding per (level, code) + level embedding), so the sequence is ``L``
 times longer, and the next item's codes are generated autoregressively. Training is

@@ -20,7 +20,7 @@ class IntRRRecommender(SIDRecommenderBase):
     per-level codebooks; the next item's SID is decoded level by level from the last
     state ``h_u`` (level 1: ``h_u C_1ᵀ``; level l: ``MLP_l([C_{l-1}[y_{l-1}]; h_u]) C_lᵀ``)
     and ranked by constrained beam search over the catalogue's SIDs. Trained with
-    ``L = L_rec + λ·L_aln`` (DESIGN §2; see ``docs/recommenders.md``).
+    ``L = L_rec + λ·L_aln`` (see ``docs/recommenders.md``).
 
     Codes come from the :class:`~sksid.sequences.SIDSequences` a tokenizer passes in a
     Pipeline, or ``fit(X, y, codes=..., weights=...)``. Items sharing a code tuple get

@@ -16,7 +16,7 @@ class TIGERRecommender(SIDRecommenderBase):
     search as :class:`~sksid.recommenders.IntRRRecommender`.
 
     TIGER proper (Rajput et al., 2023) is an encoder-decoder model; this is the
-    **decoder-only flattened** variant (DESIGN §2, "TIGER-style flattened generation"),
+    **decoder-only flattened** variant ("TIGER-style flattened generation", see ``docs/recommenders.md``),
     sharing IntRR's backbone, training loop, trie and beam search so that the two differ
     only in how an item is tokenised and decoded. Inference prefills the ``L x`` longer
     history once and decodes incrementally with a key/value cache (one backbone step per
