@@ -18,7 +18,7 @@ from ..base import TorchSequentialRecommender
 from ..nn.beam import disambiguate
 from ..sequences import SIDSequences, pad_histories
 
-__all__ = ["SIDRecommenderBase", "loss_weights", "CODE_ORDERS", "DECODINGS"]
+__all__ = ["SIDRecommenderBase", "loss_weights", "sid_docstring", "CODE_ORDERS", "DECODINGS"]
 
 CODE_ORDERS = ("given", "entropy", "entropy_asc")
 DECODINGS = ("auto", "beam", "exact")
@@ -27,6 +27,55 @@ DECODINGS = ("auto", "beam", "exact")
 # backbone sizes when a size parameter is None: the reference on CUDA, a small one on CPU
 BACKBONE_CUDA = dict(d_model=256, n_layers=4, n_heads=6, head_dim=64, d_ff=1024)
 BACKBONE_CPU = dict(d_model=64, n_layers=2, n_heads=2, head_dim=32, d_ff=256)
+
+
+# the numpydoc entries of the options IntRR and TIGER share (inserted in both docstrings)
+SID_OPTIONS_DOC = """    code_weights : bool, default=True
+        Weight each level's loss by the target item's tokenizer importance weights
+        (ADC-SID), made bounded and comparable by :func:`~sksid.recommenders._sid.loss_weights`
+        (scaled to the item's maximum, floored at ``code_weight_floor``, mean 1 per item).
+        False ignores the weights; codes without weights train unweighted either way.
+        The raw weights stay in ``raw_weights_``.
+    code_weight_floor : float, default=0.5
+        Smallest loss weight of a level relative to the item's largest (no level is
+        switched off).
+    code_order : {"given", "entropy", "entropy_asc"} or permutation, default="given"
+        Order in which the levels are generated: as given by the tokenizer, by
+        decreasing or increasing code entropy over the catalogue, or an explicit
+        permutation of ``range(L)``. Fitted as ``code_order_``.
+    leaf : bool, default=True
+        Score the disambiguation level of colliding items with learned item embeddings
+        (:mod:`sksid.nn.leaf`) instead of an arbitrary code.
+    constrained : bool, default=True
+        Trie-constrained softmax (beyond the papers): every level normalises over the codes
+        that continue the item's prefix to some catalogue item, in training and decoding,
+        so the summed level log-probabilities are a distribution over the catalogue and a
+        level forced by its prefix costs nothing. False: softmax over the whole codebook.
+"""
+
+
+BACKBONE_DOC = """    d_model : int or None, default=None
+        Token / codeword width. ``None`` (every backbone size below too) picks the
+        device's default: the reference size on CUDA (``d_model=256, n_layers=4,
+        n_heads=6, head_dim=64, d_ff=1024``), a small backbone on CPU (``64, 2, 2, 32,
+        256``) that trains in minutes on a laptop. The sizes used are in ``backbone_``.
+    n_layers : int or None, default=None
+        Transformer blocks.
+    n_heads : int or None, default=None
+        Attention heads.
+    head_dim : int or None, default=None
+        Per-head width.
+    d_ff : int or None, default=None
+        Feed-forward width.
+"""
+
+
+def sid_docstring(cls):
+    """Class decorator: put :data:`BACKBONE_DOC` and :data:`SID_OPTIONS_DOC` where the
+    docstring says ``{backbone}`` and ``{sid_options}``."""
+    cls.__doc__ = (cls.__doc__.replace("    {sid_options}\n", SID_OPTIONS_DOC)
+                   .replace("    {backbone}\n", BACKBONE_DOC))
+    return cls
 
 
 def loss_weights(weights, floor=0.5):
@@ -40,8 +89,9 @@ def loss_weights(weights, floor=0.5):
 
     Examples
     --------
-    >>> loss_weights(np.array([[1, 1, 0.0], [1, 1, 1]]), floor=0.5).round(3).tolist()
-    [[1.2, 1.2, 0.6], [1.0, 1.0, 1.0]]
+    >>> print(loss_weights(np.array([[1, 1, 0.0], [1, 1, 1]]), floor=0.5).round(3))
+    [[1.2 1.2 0.6]
+     [1.  1.  1. ]]
     """
     w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
     top = w.max(axis=1, keepdims=True)

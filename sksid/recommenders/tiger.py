@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from ..nn.tiger import TIGERModule
-from ._sid import SIDRecommenderBase
+from ._sid import SIDRecommenderBase, sid_docstring
 
 __all__ = ["TIGERRecommender"]
 
 
+@sid_docstring
 class TIGERRecommender(SIDRecommenderBase):
     """Flattened Semantic-ID generation: ``L`` tokens per history item.
 
@@ -24,43 +25,11 @@ class TIGERRecommender(SIDRecommenderBase):
 
     Parameters
     ----------
-    d_model : int or None, default=None
-        Token / codeword width. ``None`` (every backbone size below too) picks the
-        device's default: the reference size on CUDA (``d_model=256, n_layers=4,
-        n_heads=6, head_dim=64, d_ff=1024``), a small backbone on CPU (``64, 2, 2, 32,
-        256``) that trains in minutes on a laptop. The sizes used are in ``backbone_``.
-    n_layers : int or None, default=None
-        Transformer blocks.
-    n_heads : int or None, default=None
-        Attention heads.
-    head_dim : int or None, default=None
-        Per-head width.
-    d_ff : int or None, default=None
-        Feed-forward width.
+    {backbone}
     dropout : float, default=0.15
     max_len : int, default=20
         History length in items (``max_len * L`` tokens).
-    code_weights : bool, default=True
-        Weight each level's loss by the target item's tokenizer importance weights
-        (ADC-SID), made bounded and comparable by :func:`~sksid.recommenders._sid.loss_weights`
-        (scaled to the item's maximum, floored at ``code_weight_floor``, mean 1 per item).
-        False ignores the weights; codes without weights train unweighted either way.
-        The raw weights stay in ``raw_weights_``.
-    code_weight_floor : float, default=0.5
-        Smallest loss weight of a level relative to the item's largest (no level is
-        switched off).
-    code_order : {"given", "entropy", "entropy_asc"} or permutation, default="given"
-        Order in which the levels are generated: as given by the tokenizer, by
-        decreasing or increasing code entropy over the catalogue, or an explicit
-        permutation of ``range(L)``. Fitted as ``code_order_``.
-    leaf : bool, default=True
-        Score the disambiguation level of colliding items with learned item embeddings
-        (:mod:`sksid.nn.leaf`) instead of an arbitrary code.
-    constrained : bool, default=True
-        Trie-constrained softmax (beyond the papers): every level normalises over the codes
-        that continue the item's prefix to some catalogue item, in training and decoding,
-        so the summed level log-probabilities are a distribution over the catalogue and a
-        level forced by its prefix costs nothing. False: softmax over the whole codebook.
+    {sid_options}
     decoding : {"auto", "beam", "exact"}, default="auto"
         ``"exact"`` ranks every catalogue item by the sum of its level log-probabilities
         (an exhaustive search over the trie, which for TIGER runs the transformer once
