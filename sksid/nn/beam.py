@@ -143,6 +143,11 @@ class PrefixTrie(nn.Module):
         return self.child(level)[self.item_prefix(level)[items]] >= 0
 
     @property
+    def widest(self) -> int:
+        """Most candidates any level can hold: an exhaustive search needs this many beams."""
+        return max(self.n_prefixes[1:] + (self.leaf_item.shape[0],))
+
+    @property
     def n_prefixes(self) -> tuple:
         """Number of distinct prefixes that level ``l`` expands (``children_l.shape[0]``)."""
         return tuple(self.child(l).shape[0] for l in range(self.n_levels))

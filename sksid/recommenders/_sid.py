@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_sequences
 from ..base import TorchSequentialRecommender
+from ..metrics import code_entropy
 from ..nn.beam import disambiguate
 from ..sequences import SIDSequences, pad_histories
 
@@ -99,14 +100,6 @@ def loss_weights(weights, floor=0.5):
     w = floor + (1.0 - floor) * w
     return (w / w.mean(axis=1, keepdims=True)).astype(np.float32)
 
-
-def _level_entropy(codes):
-    ent = []
-    for col in codes.T:
-        p = np.bincount(col) / len(col)
-        p = p[p > 0]
-        ent.append(float(-(p * np.log2(p)).sum()))
-    return np.asarray(ent)
 
 _NO_CODES = ("{name} needs the items' Semantic IDs: put a tokenizer before it in a Pipeline "
              "(e.g. Pipeline([('tok', RQKMeansTokenizer()), ('rec', {name}())])) or pass "
@@ -215,7 +208,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
                                  f"range(L), got {order!r}")
             if order == "given":
                 return np.arange(L)
-            ent = _level_entropy(codes)
+            ent = np.asarray(code_entropy(codes, per_position=True))
             return np.argsort(-ent if order == "entropy" else ent, kind="stable")
         perm = np.asarray(order)
         if perm.shape != (L,) or perm.dtype.kind not in "iu" or sorted(perm.tolist()) != list(range(L)):
@@ -277,14 +270,13 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         of its level log-probabilities). Early stopping's per-epoch validation always uses
         the beam (the two agree closely, the beam costs a fraction)."""
         if not validation and self._decodes_exactly(module):
-            return max(max(module.trie.n_prefixes[1:] + (module.trie.leaf_item.shape[0],)), k)
+            return max(module.trie.widest, k)
         return max(int(self.beam_width), k)
 
     def _decodes_exactly(self, module):
         mode = getattr(self, "decoding", "beam")
         if mode == "auto":
-            widest = max(module.trie.n_prefixes[1:] + (module.trie.leaf_item.shape[0],))
-            return widest <= self._exact_auto_max_prefixes
+            return module.trie.widest <= self._exact_auto_max_prefixes
         return mode == "exact"
 
     def _rank(self, module, items, lengths, k, validation=False):
