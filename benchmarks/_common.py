@@ -75,3 +75,13 @@ def write_result(name: str, text: str) -> Path:
     path = RESULTS / name
     path.write_text(text)
     return path
+
+
+def mean_sd(vals, digits=4):
+    """"mean ± sd" over seeds (one value: the value; None/NaN dropped; none: "")."""
+    vals = [v for v in vals if v is not None and not (isinstance(v, float) and np.isnan(v))]
+    if not vals:
+        return ""
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{np.mean(vals):.{digits}f} ± {np.std(vals, ddof=1):.{digits}f}"

@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, load_dataset, machine_line, markdown_table  # noqa: E402
+from _common import mean_sd, RESULTS, load_dataset, machine_line, markdown_table  # noqa: E402
 
 from sklearn.base import clone  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
@@ -41,12 +41,6 @@ ROWS = ("MostPopular", "SASRec (the tokenizer's behaviour model)", "ADC-SID + In
         "ADC-SID + IntRR, rec__code_weights=False")
 
 
-def _fmt(vals, digits=4):
-    if len(vals) == 1:
-        return f"{vals[0]:.{digits}f}"
-    return f"{np.mean(vals):.{digits}f} ± {np.std(vals, ddof=1):.{digits}f}"
-
-
 def write_report(store, dataset, n_users, n_items):
     rows = []
     for name in ROWS:
@@ -56,8 +50,8 @@ def write_report(store, dataset, n_users, n_items):
         runs = [runs[s] for s in sorted(runs)]
         line = {"model": name, "seeds": len(runs)}
         for k in ("recall@5", "recall@10", "ndcg@5", "ndcg@10", "ndcg@10/head", "ndcg@10/tail"):
-            line[k.replace("recall", "R").replace("ndcg", "N")] = _fmt([r[k] for r in runs])
-        line["fit s"] = _fmt([r["fit_s"] for r in runs], 0)
+            line[k.replace("recall", "R").replace("ndcg", "N")] = mean_sd([r[k] for r in runs])
+        line["fit s"] = mean_sd([r["fit_s"] for r in runs], 0)
         rows.append(line)
     machines = sorted({r["machine"] for r in store})
     text = "\n".join([

@@ -50,7 +50,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, load_dataset, machine_line, markdown_table  # noqa: E402
+from _common import mean_sd, RESULTS, load_dataset, machine_line, markdown_table  # noqa: E402
 
 from sksid.metrics import ranking_report  # noqa: E402
 from sksid.model_selection import leave_last_out, train_item_counts  # noqa: E402
@@ -304,15 +304,6 @@ def row_label(row):
     return name + extra, TOK_NAMES[tok]
 
 
-def _fmt(vals, digits=4):
-    vals = [v for v in vals if v is not None and not (isinstance(v, float) and np.isnan(v))]
-    if not vals:
-        return ""
-    if len(vals) == 1:
-        return f"{vals[0]:.{digits}f}"
-    return f"{np.mean(vals):.{digits}f} ± {np.std(vals, ddof=1):.{digits}f}"
-
-
 def report(store, ctx):
     config = ctx["config"]
     rows = [r for r in store.rows if r["config"] == config]
@@ -328,12 +319,12 @@ def report(store, ctx):
         line = {"model": name, "codes": codes, "seeds": len(runs)}
         for metric in ("recall", "ndcg"):
             for k in KS:
-                line[f"{metric[0].upper()}@{k}"] = _fmt([r[f"{metric}@{k}"] for r in runs])
-        line["N@10 head"] = _fmt([r.get("ndcg@10/head") for r in runs])
-        line["N@10 tail"] = _fmt([r.get("ndcg@10/tail") for r in runs])
-        line["epochs"] = _fmt([r["epochs"] for r in runs if r["epochs"] is not None], 1)
-        line["fit s"] = _fmt([r["fit_s"] for r in runs], 0)
-        line["ms/user"] = _fmt([r["ms_per_user"] for r in runs], 2)
+                line[f"{metric[0].upper()}@{k}"] = mean_sd([r[f"{metric}@{k}"] for r in runs])
+        line["N@10 head"] = mean_sd([r.get("ndcg@10/head") for r in runs])
+        line["N@10 tail"] = mean_sd([r.get("ndcg@10/tail") for r in runs])
+        line["epochs"] = mean_sd([r["epochs"] for r in runs if r["epochs"] is not None], 1)
+        line["fit s"] = mean_sd([r["fit_s"] for r in runs], 0)
+        line["ms/user"] = mean_sd([r["ms_per_user"] for r in runs], 2)
         table.append(line)
         if "train_windows_per_s" in runs[0]:
             r0 = runs[0]
