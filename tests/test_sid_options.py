@@ -180,8 +180,9 @@ def test_max_time_stops_training(ml_small):
 @pytest.mark.parametrize("constrained", [True, False])
 def test_constrained_scores_are_a_distribution_over_items(cls, constrained, ml_small):
     codes = _codes(3, 12, seed=4)  # sparse trie: many codes lead to no item
-    rec = cls(**TINY, constrained=constrained).fit(ml_small["X_train"][:40], ml_small["y_train"][:40],
-                                                   codes=codes)
+    extra = {"uid_weight": 0.0} if cls is IntRRRecommender else {}  # the UID head adds a second expert
+    rec = cls(**TINY, constrained=constrained, **extra).fit(ml_small["X_train"][:40], ml_small["y_train"][:40],
+                                                            codes=codes)
     items, lengths = (torch.as_tensor(a) for a in pad_histories(ml_small["X_test"][:3], rec.max_len))
     with torch.no_grad():
         total = rec.net_.module_.eval().level_logprobs(items, lengths).exp().sum(1)
@@ -189,3 +190,42 @@ def test_constrained_scores_are_a_distribution_over_items(cls, constrained, ml_s
         torch.testing.assert_close(total, torch.ones(3), atol=1e-4, rtol=1e-4)
     else:  # mass leaks to code tuples that name no item
         assert torch.all(total < 0.999)
+
+
+# ---- IntRR's UID head ----------------------------------------------------------------------
+def test_uid_head_scores_are_sid_logprobs_plus_weighted_uid_logprobs(ml_small):
+    codes = _codes(2, 16, seed=3)
+    X, y = ml_small["X_train"][:60], ml_small["y_train"][:60]
+    rec = IntRRRecommender(**TINY, uid_weight=0.5).fit(X, y, codes=codes)
+    m = rec.net_.module_.eval()
+    items, lengths = (torch.as_tensor(a) for a in pad_histories(ml_small["X_test"][:3], rec.max_len))
+    with torch.no_grad():
+        full = m.level_logprobs(items, lengths)
+        h = m.user_state(items, lengths).float()
+        uid = torch.log_softmax(m.uid_logits(h), -1)
+        m.uid_weight = 0.0
+        sid_only = m.level_logprobs(items, lengths)
+        assert m.item_bonus(h) is None
+    torch.testing.assert_close(full, sid_only + 0.5 * uid, atol=1e-5, rtol=1e-5)
+    for bad in (-1.0, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="uid_weight"):
+            IntRRRecommender(**TINY, uid_weight=bad).fit(X[:10], y[:10], codes=codes)
+
+
+def test_uid_head_is_trained_to_predict_the_next_item():
+    """The next item is a fixed function of the last one; the UID head alone (no codes)
+    must learn it, and the combined ranking must get it right."""
+    rng = np.random.RandomState(0)
+    n = 12
+    nxt = rng.permutation(n)
+    X = [rng.randint(0, n, size=rng.randint(2, 6)) for _ in range(300)]
+    y = np.array([nxt[x[-1]] for x in X])
+    codes = np.zeros((n, 2), np.int64)
+    rec = IntRRRecommender(**dict(TINY, max_epochs=60), lr=1e-2, uid_weight=1.0, top_k=1,
+                           beam_width=1, validation_fraction=0).fit(X, y, codes=codes)
+    items, lengths = (torch.as_tensor(a) for a in pad_histories(X, rec.max_len))
+    m = rec.net_.module_.eval()
+    with torch.no_grad():
+        uid_top = m.uid_logits(m.user_state(items, lengths)).argmax(-1).numpy()
+    assert np.mean(uid_top == y) > 0.8  # chance: 1/12
+    assert np.mean(rec.predict(X)[:, 0] == y) > 0.8

@@ -165,7 +165,7 @@ def constrain(logits, valid):
 
 @torch.no_grad()
 def beam_search(step, trie: PrefixTrie, batch_size: int, beam_width: int, k: int,
-                renormalize: bool = False):
+                renormalize: bool = False, item_bonus=None):
     """Constrained beam search over the levels of a Semantic ID.
 
     Parameters
@@ -187,13 +187,18 @@ def beam_search(step, trie: PrefixTrie, batch_size: int, beam_width: int, k: int
         Renormalise each level's log-probabilities over the valid children of the beam's
         prefix (the trie-constrained softmax the model was trained with, see
         :func:`constrain`).
+    item_bonus : FloatTensor (B, n_items), optional
+        Per-item score added to every candidate at the last level, after renormalising
+        (IntRR's UID head: ``μ · log p_uid(i)``). With an exhaustive beam the search then
+        ranks every item by ``Σ_l log p_l + bonus``; with a narrow one the bonus reranks
+        the items whose prefixes survived.
 
     Returns
     -------
     items : LongTensor (B, k)
         Distinct catalogue ids, best first.
     scores : FloatTensor (B, k)
-        Summed level log-probabilities of the returned items.
+        Summed level log-probabilities (plus ``item_bonus``) of the returned items.
 
     Notes
     -----
@@ -215,6 +220,9 @@ def beam_search(step, trie: PrefixTrie, batch_size: int, beam_width: int, k: int
         child = trie.child(level)[prefix]  # (B, W, K)
         if renormalize:
             logp = torch.log_softmax(constrain(logp, child >= 0), -1)
+        if item_bonus is not None and level == trie.n_levels - 1:
+            leaf = trie.leaf_item[child.clamp(min=0)].view(B, -1)
+            logp = logp + item_bonus.float().gather(1, leaf).view(logp.shape)
         cand = (score.unsqueeze(-1) + logp).masked_fill(child < 0, float("-inf")).view(B, -1)
         score, idx = cand.topk(min(beam_width, cand.shape[1]), dim=1)
         parent = torch.div(idx, K, rounding_mode="floor")

@@ -58,6 +58,10 @@ class IntRRModule(nn.Module):
     constrained : bool, default=False
         Trie-constrained softmax: each level normalises over the codes that continue the
         prefix to a catalogue item, in training and decoding (:func:`~sksid.nn.beam.constrain`).
+    uid_weight : float, default=0.0
+        μ of the UID head (beyond the paper): the user state also scores every item by its
+        UID anchor, ``p_uid(i) ∝ exp(h_u · e_i / τ)``; the loss adds ``μ · CE(p_uid, i)``
+        and decoding ranks by ``Σ_l log p_l + μ · log p_uid(i)``. 0 disables it.
 
     Examples
     --------
@@ -72,7 +76,7 @@ class IntRRModule(nn.Module):
                  n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, alignment_weight=0.1,
                  input_mode="redistribution", output_mode="teacher_forcing", tau=1.0,
                  use_code_weights=True, conditioning="prefix", leaf=False,
-                 constrained=False, uid_in_token=False):
+                 constrained=False, uid_in_token=False, uid_weight=0.0):
         super().__init__()
         codes = np.asarray(codes, dtype=np.int64)
         self.n_items = int(n_items)
@@ -88,6 +92,7 @@ class IntRRModule(nn.Module):
         self.leaf = bool(leaf) and codes.shape[1] > 1
         self.constrained = bool(constrained)
         self.uid_in_token = bool(uid_in_token)
+        self.uid_weight = float(uid_weight)
         if self.leaf:
             self.register_buffer("slots", group_slots(self.trie))
         self.emb_ln = nn.LayerNorm(d_model)
@@ -123,6 +128,8 @@ class IntRRModule(nn.Module):
         if self.constrained:
             logits = [constrain(lg, self.trie.item_children(l, t)) for l, lg in enumerate(logits)]
         l_rec = weighted_level_ce(logits, sid_t, self.code_weights[t] if self.use_code_weights else None)
+        if self.uid_weight > 0:
+            l_rec = l_rec + self.uid_weight * F.cross_entropy(self.uid_logits(out["hidden"][mask]).float(), t)
         if self.alignment_weight == 0:
             return l_rec
         valid = items >= 0
@@ -132,6 +139,17 @@ class IntRRModule(nn.Module):
 
     def _leaf_logits(self, q, slot_items):
         return leaf_logits(q, slot_items, self.ran.item_anchor, self.ran.tau)
+
+    def uid_logits(self, h):
+        """UID head: ``h · e_iᵀ / τ`` for every catalogue item (..., n_items)."""
+        anchors = self.ran.item_anchor(torch.arange(self.n_items, device=h.device))
+        return (h @ anchors.to(h.dtype).t()) / self.ran.tau
+
+    def item_bonus(self, h):
+        """``μ · log p_uid(i)`` (B, n_items), or None when the UID head is off."""
+        if self.uid_weight <= 0:
+            return None
+        return self.uid_weight * F.log_softmax(self.uid_logits(h).float(), -1)
 
     # -- inference -----------------------------------------------------------------------
     def user_state(self, items, lengths):
@@ -152,10 +170,12 @@ class IntRRModule(nn.Module):
                 return F.log_softmax(self._leaf_logits(q, slot_items), -1)
             return self.ran.step_logp(level, h, codes)
 
-        return beam_search(step, self.trie, h.shape[0], beam_width, k, renormalize=self.constrained)
+        return beam_search(step, self.trie, h.shape[0], beam_width, k, renormalize=self.constrained,
+                           item_bonus=self.item_bonus(h))
 
     def level_logprobs(self, items, lengths):
-        """Log-probability of every catalogue item (B, n_items) = Σ_l log p(s_l | s_<l, h_u) (brute force)."""
+        """Score of every catalogue item (B, n_items) = Σ_l log p(s_l | s_<l, h_u) (+ the UID
+        head's ``μ · log p_uid``), by brute force."""
         h = self.user_state(items, lengths).float()
         sid = self.sid
         B, n = h.shape[0], sid.shape[0]
@@ -176,7 +196,8 @@ class IntRRModule(nn.Module):
                 lg = constrain(lg, self.trie.item_children(level, all_items).unsqueeze(0))
             lp = F.log_softmax(lg.float(), -1)
             total = total + lp.gather(2, sid[:, level].view(1, -1, 1).expand(B, -1, 1)).squeeze(-1)
-        return total
+        bonus = self.item_bonus(h)
+        return total if bonus is None else total + bonus
 
     def redistribution(self, items):
         """Per-level assignment distributions ``p_l`` (list of (n, K_l)) of the input side."""

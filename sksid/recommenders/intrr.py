@@ -46,6 +46,12 @@ class IntRRRecommender(SIDRecommenderBase):
     uid_in_token : bool, default=False
         Add the item's UID anchor ``e_i`` to its history token (``Σ_l c_l + e_i``, beyond
         the paper, where the anchor only steers the RAN's assignment).
+    uid_weight : float, default=1.0
+        μ of the UID head (beyond the paper, where UIDs only anchor the input side): the
+        user state also scores every item by its UID anchor, ``p_uid(i) ∝ exp(h_u · e_i /
+        τ)``; training adds ``μ · CE(p_uid, target)`` and decoding ranks by
+        ``Σ_l log p_l + μ · log p_uid(i)`` (with ``decoding="exact"`` over every item,
+        with the beam over the items whose prefixes survive). 0 disables it.
     conditioning : {"prefix", "previous"}, default="prefix"
         What the RAN's level-l MLP sees (input and output side): the sum of the codewords
         of all previous levels (the whole prefix), or only the previous level's codeword
@@ -111,7 +117,7 @@ class IntRRRecommender(SIDRecommenderBase):
 
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
                  max_len=20, alignment_weight=0.1, input_mode="redistribution",
-                 output_mode="teacher_forcing", tau=1.0, uid_in_token=False, conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
+                 output_mode="teacher_forcing", tau=1.0, uid_in_token=False, uid_weight=1.0, conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
                  top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, patience=10,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
@@ -129,6 +135,7 @@ class IntRRRecommender(SIDRecommenderBase):
         self.tau = tau
         self.conditioning = conditioning
         self.uid_in_token = uid_in_token
+        self.uid_weight = uid_weight
         self.code_weights = code_weights
         self.code_weight_floor = code_weight_floor
         self.code_order = code_order
@@ -155,9 +162,17 @@ class IntRRRecommender(SIDRecommenderBase):
                     max_len=self.max_len, alignment_weight=self.alignment_weight,
                     input_mode=self.input_mode, output_mode=self.output_mode, tau=self.tau,
                     conditioning=self.conditioning, uid_in_token=bool(self.uid_in_token),
+                    uid_weight=self._check_uid_weight(),
                     use_code_weights=self.code_weights,
                     leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
                     constrained=bool(self.constrained))
+
+    def _check_uid_weight(self):
+        w = self.uid_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(w) or w < 0:
+            raise ValueError(f"uid_weight must be a finite number >= 0, got {w!r}")
+        return float(w)
 
     @property
     def tokens_per_item_(self) -> int:
