@@ -1,18 +1,85 @@
-"""Input validation shared by every estimator: sequences, item features, devices."""
+"""Validation shared by every estimator: parameter constraints, sequences, codes, devices.
+
+Parameter constraints use scikit-learn's own machinery
+(:mod:`sklearn.utils._param_validation`): every estimator declares
+``_parameter_constraints`` by extending the dicts below and calls
+``self._validate_params()`` at the start of ``fit``, so a bad value raises
+:class:`~sklearn.utils._param_validation.InvalidParameterError` (a ``ValueError``)
+naming the parameter, the accepted values and the value received.
+"""
 from __future__ import annotations
 
 import numbers
+import re
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Hidden, StrOptions
+from sklearn.utils._param_validation import Interval as _SklearnInterval
 
 __all__ = [
     "check_sequences",
     "check_targets",
+    "check_codes",
     "resolve_device",
     "check_random_state_seed",
+    "StrictInterval",
+    "DeviceOptions",
+    "TRAINING_CONSTRAINTS",
+    "BACKBONE_CONSTRAINTS",
 ]
+
+
+# --------------------------------------------------------------------- parameter constraints
+class StrictInterval(_SklearnInterval):
+    """scikit-learn's :class:`~sklearn.utils._param_validation.Interval` without booleans.
+
+    ``True`` is an ``Integral`` (and a ``Real``) in Python, so scikit-learn's interval
+    accepts ``top_k=True`` as 1; a size, count or rate given as a boolean is a mistake.
+    """
+
+    def is_satisfied_by(self, val):
+        if isinstance(val, (bool, np.bool_)):
+            return False
+        return super().is_satisfied_by(val)
+
+
+class DeviceOptions(StrOptions):
+    """``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:<index>"`` or ``"mps"``."""
+
+    def __init__(self):
+        super().__init__({"auto", "cpu", "cuda", "mps"})
+
+    def is_satisfied_by(self, val):
+        return super().is_satisfied_by(val) or (
+            isinstance(val, str) and re.fullmatch(r"cuda:\d+", val) is not None)
+
+    def __str__(self):
+        return f"{super().__str__()} or 'cuda:<index>'"
+
+
+POSITIVE_INT = StrictInterval(Integral, 1, None, closed="left")
+NON_NEGATIVE_INT = StrictInterval(Integral, 0, None, closed="left")
+POSITIVE_REAL = StrictInterval(Real, 0, None, closed="neither")
+NON_NEGATIVE_REAL = StrictInterval(Real, 0, None, closed="left")
+UNIT_INTERVAL_LEFT = StrictInterval(Real, 0, 1, closed="left")  # [0, 1)
+
+#: Parameters of every torch-trained estimator (tokenizers and recommenders).
+TRAINING_CONSTRAINTS = {
+    "max_epochs": [POSITIVE_INT],
+    "batch_size": [POSITIVE_INT],
+    "lr": [POSITIVE_REAL],
+    "device": [DeviceOptions(), torch.device, Hidden(None)],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+#: Backbone sizes of the Semantic-ID recommenders: ``None`` picks the device default.
+BACKBONE_CONSTRAINTS = {name: [POSITIVE_INT, None]
+                        for name in ("d_model", "n_layers", "n_heads", "head_dim", "d_ff")}
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> str:
@@ -46,16 +113,13 @@ def resolve_device(device: str | torch.device | None = "auto") -> str:
 
 
 def check_random_state_seed(random_state) -> int:
-    """Turn ``random_state`` (None, int or RandomState) into an int seed."""
-    if random_state is None:
-        return int(np.random.randint(0, 2**31 - 1))
+    """Turn ``random_state`` (None, int or RandomState) into an int seed.
+
+    The estimators validate ``random_state`` (``"random_state"`` constraint) before.
+    """
     if isinstance(random_state, numbers.Integral):
-        if random_state < 0:
-            raise ValueError(f"random_state must be non-negative, got {random_state}")
         return int(random_state)
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(0, 2**31 - 1))
-    raise ValueError(f"random_state must be None, an int or a RandomState, got {random_state!r}")
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
 def _as_int_array(seq, i: int) -> np.ndarray:
@@ -108,6 +172,13 @@ def check_sequences(X, *, n_items: int | None = None, allow_empty: bool = True,
     """
     if X is None:
         raise ValueError(f"{name} is None; expected a list of item-id sequences")
+    if hasattr(X, "columns") and hasattr(X, "groupby"):  # a pandas DataFrame
+        raise TypeError(
+            f"{name} is a {type(X).__name__}: recommenders take one history per user, a list "
+            "of 1-D int arrays of item ids, oldest first (ids in [0, n_items)). From a "
+            "(user, item, timestamp) frame: [g['item'].to_numpy() for _, g in "
+            "df.sort_values('timestamp').groupby('user')]; sksid.model_selection."
+            "leave_last_out(histories) then gives the train/validation/test (X, y) parts.")
     if isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 2:
         seqs = [X[i] for i in range(X.shape[0])]
     elif isinstance(X, (str, bytes)) or not hasattr(X, "__len__"):
@@ -148,6 +219,50 @@ def check_targets(y, n_samples: int, *, n_items: int | None = None, name: str = 
     if n_items is not None and y.size and y.max() >= n_items:
         raise ValueError(f"{name} contains unknown item id {int(y.max())} (catalogue has {n_items} items)")
     return y
+
+
+def check_codes(codes, weights=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate a catalogue's Semantic IDs and their optional per-code weights.
+
+    Parameters
+    ----------
+    codes : array-like of shape (n_items, L)
+        Non-negative integer codes (an integer dtype: float codes are rejected rather
+        than truncated).
+    weights : array-like of shape (n_items, L), optional
+        Finite, non-negative weights.
+
+    Returns
+    -------
+    codes : ndarray of int64
+    weights : ndarray of float32 or None
+
+    Examples
+    --------
+    >>> check_codes([[0, 1], [1, 0]])[0].dtype
+    dtype('int64')
+    """
+    codes = np.asarray(codes)
+    if codes.ndim != 2:
+        raise ValueError(f"codes must be 2-D (n_items, L), got shape {codes.shape}")
+    if codes.shape[0] == 0 or codes.shape[1] == 0:
+        raise ValueError(f"codes must be non-empty (at least one item and one level), got shape "
+                         f"{codes.shape}")
+    if codes.dtype.kind not in "iu":
+        raise ValueError(f"codes must be integers, got dtype {codes.dtype}")
+    if codes.min() < 0:
+        raise ValueError(f"codes must be non-negative, got a minimum of {int(codes.min())}")
+    codes = codes.astype(np.int64, copy=False)
+    if weights is not None:
+        weights = np.asarray(weights)
+        if weights.shape != codes.shape:
+            raise ValueError(f"weights shape {weights.shape} differs from codes shape {codes.shape}")
+        if weights.dtype.kind not in "fiub":
+            raise ValueError(f"weights must be numbers, got dtype {weights.dtype}")
+        weights = weights.astype(np.float32)
+        if not np.all(np.isfinite(weights)) or weights.min() < 0:
+            raise ValueError("weights must be finite and non-negative")
+    return codes, weights
 
 
 def warn_count(count: int, what: str, category=UserWarning) -> None:

@@ -19,11 +19,22 @@ import warnings
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, ProgressBar
 
 from ._skorch import RankingValidation, SIDNet, TimeBudget, autocast_context
-from ._validation import check_random_state_seed, check_sequences, check_targets, resolve_device
+from ._validation import (
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    TRAINING_CONSTRAINTS,
+    UNIT_INTERVAL_LEFT,
+    check_random_state_seed,
+    check_sequences,
+    check_targets,
+    resolve_device,
+)
 from .sequences import SIDSequences, pad_histories, training_windows
 
 __all__ = ["SkorchParamsMixin", "CPUFallbackMixin", "BaseRecommender", "TorchSequentialRecommender"]
@@ -79,7 +90,17 @@ class BaseRecommender(BaseEstimator):
     ``X`` is a list of 1-D int arrays (histories, oldest first); ``y`` holds the next item
     of each history. ``predict`` returns an ``(n_users, top_k)`` array of item ids, best
     first.
+
+    Parameters are declared in ``_parameter_constraints`` (subclasses extend the dict)
+    and validated by ``fit``; those read again at predict time (``top_k``) are
+    re-validated there, since ``set_params`` may have changed them after fit.
     """
+
+    _parameter_constraints: dict = {
+        "top_k": [POSITIVE_INT],
+        "device": TRAINING_CONSTRAINTS["device"],
+        "random_state": ["random_state"],
+    }
 
     def score(self, X, y):
         """NDCG@``top_k`` of the predictions for ``X`` against the next items ``y``."""
@@ -88,9 +109,14 @@ class BaseRecommender(BaseEstimator):
         pred = self.predict(X)
         return float(ndcg_at_k(np.asarray(y), pred, pred.shape[1]))
 
+    def _revalidate_params(self, *names):
+        """Validate the named parameters against their declared constraints (predict time)."""
+        validate_parameter_constraints(
+            {n: self._parameter_constraints[n] for n in names},
+            {n: getattr(self, n) for n in names}, caller_name=type(self).__name__)
+
     def _check_top_k(self, n_items):
-        if not isinstance(self.top_k, (int, np.integer)) or self.top_k < 1:
-            raise ValueError(f"top_k must be a positive int, got {self.top_k!r}")
+        self._revalidate_params("top_k")
         if self.top_k > n_items:
             raise ValueError(f"top_k={self.top_k} exceeds the number of catalogue items ({n_items})")
 
@@ -153,6 +179,18 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
     _module_class = None
     _needs_codes = False
 
+    _parameter_constraints: dict = {
+        **BaseRecommender._parameter_constraints,
+        **TRAINING_CONSTRAINTS,
+        "dropout": [UNIT_INTERVAL_LEFT],
+        "max_len": [POSITIVE_INT],
+        "max_time": [POSITIVE_REAL, None],
+        "weight_decay": [NON_NEGATIVE_REAL],
+        "patience": [POSITIVE_INT],
+        "validation_fraction": [UNIT_INTERVAL_LEFT],
+        "compile": [StrOptions({"auto"}), "boolean"],
+    }
+
     # ---- hooks ------------------------------------------------------------------------
     def _module_kwargs(self) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -163,12 +201,13 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
     def _rank(self, module, items, lengths, k, validation=False):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _prepare_catalogue(self, X, y):
-        """Set ``n_items_`` (and codes for SID models) from the training input."""
+    def _prepare_catalogue(self, X, seqs, y):
+        """Set ``n_items_`` (and codes for SID models) from the training input ``X``
+        (validated as ``seqs``, ``y``)."""
         if isinstance(X, SIDSequences):
             self.n_items_ = X.n_items
         else:
-            self.n_items_ = _infer_n_items(X, y)
+            self.n_items_ = _infer_n_items(seqs, y)
 
     # ---- fit ---------------------------------------------------------------------------
     def _validate_fit_input(self, X, y):
@@ -186,12 +225,8 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
             cbs.append(("early_stopping", EarlyStopping(
                 monitor="valid_ndcg", lower_is_better=False, patience=self.patience,
                 load_best=True, sink=(print if self.verbose else (lambda *a, **k: None)))))
-        max_time = getattr(self, "max_time", None)
-        if max_time is not None:
-            if isinstance(max_time, bool) or not isinstance(max_time, (int, float, np.number)) \
-                    or not max_time > 0:
-                raise ValueError(f"max_time must be a positive number of seconds or None, got {max_time!r}")
-            cbs.append(("time_budget", TimeBudget(float(max_time))))
+        if self.max_time is not None:
+            cbs.append(("time_budget", TimeBudget(float(self.max_time))))
         if self.verbose:
             cbs.append(("progress", ProgressBar(postfix_keys=["train_loss"])))
         return cbs
@@ -217,8 +252,9 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         -------
         self
         """
+        self._validate_params()
         seqs, y = self._validate_fit_input(X, y)
-        self._prepare_catalogue(X, y)
+        self._prepare_catalogue(X, seqs, y)
         n_items = self.n_items_
         if y is not None and y.size and y.max() >= n_items:
             raise ValueError(f"y contains item ids >= n_items ({n_items})")
@@ -232,7 +268,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         if eval_set is not None:
             valid_X = check_sequences(eval_set[0], n_items=n_items, name="eval_set X")
             valid_y = check_targets(eval_set[1], len(valid_X), n_items=n_items, name="eval_set y")
-        elif y is not None and self.validation_fraction and self.validation_fraction > 0:
+        elif y is not None and self.validation_fraction > 0:
             # at least MIN_VALIDATION_USERS (or all): NDCG@10 on a few dozen users is too
             # noisy to stop on (MovieLens-100k's 10 % is 94 users); only their last
             # training target leaves training, their histories still train
@@ -312,6 +348,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
     # ---- predict -----------------------------------------------------------------------
     def _check_predict_input(self, X):
         check_is_fitted(self, "net_")
+        self._check_top_k(self.n_items_)
         return check_sequences(X, n_items=self.n_items_)
 
     def _eval_batches(self, module, fn, items, lengths, batch_size=None):

@@ -9,11 +9,13 @@ the popularity fallback are those of :class:`~sksid.base.TorchSequentialRecommen
 from __future__ import annotations
 
 import warnings
+from numbers import Real
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_sequences
+from .._validation import BACKBONE_CONSTRAINTS, POSITIVE_INT, StrictInterval, check_codes
 from ..base import TorchSequentialRecommender
 from ..metrics import code_entropy
 from ..nn.beam import disambiguate
@@ -118,6 +120,17 @@ class SIDRecommenderBase(TorchSequentialRecommender):
     """
 
     _needs_codes = True
+    _parameter_constraints: dict = {
+        **TorchSequentialRecommender._parameter_constraints,
+        **BACKBONE_CONSTRAINTS,
+        "code_weights": ["boolean"],
+        "code_weight_floor": [StrictInterval(Real, 0, 1, closed="both")],
+        "code_order": [StrOptions(set(CODE_ORDERS)), "array-like"],
+        "leaf": ["boolean"],
+        "constrained": ["boolean"],
+        "decoding": [StrOptions(set(DECODINGS))],
+        "beam_width": [POSITIVE_INT],
+    }
     # decoding="auto" is exact when the widest trie level holds at most this many prefixes
     _exact_auto_max_prefixes = 4096
 
@@ -149,7 +162,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         finally:
             del self._fit_codes
 
-    def _prepare_catalogue(self, X, y):
+    def _prepare_catalogue(self, X, seqs, y):
         codes, weights = getattr(self, "_fit_codes", (None, None))
         sizes = None
         if codes is None and isinstance(X, SIDSequences):
@@ -158,22 +171,14 @@ class SIDRecommenderBase(TorchSequentialRecommender):
                 weights = X.weights
         if codes is None:
             raise ValueError(_NO_CODES.format(name=type(self).__name__))
-        codes = np.asarray(codes)
-        if codes.ndim != 2 or codes.shape[0] == 0 or codes.shape[1] == 0:
-            raise ValueError(f"codes must be a non-empty 2-D (n_items, L) array, got shape {codes.shape}")
-        if codes.dtype.kind not in "iu":
-            raise ValueError(f"codes must be integers, got dtype {codes.dtype}")
-        if weights is not None:
-            weights = np.asarray(weights, dtype=np.float32)
-            if weights.shape != codes.shape:
-                raise ValueError(f"weights shape {weights.shape} differs from codes shape {codes.shape}")
-            if not np.all(np.isfinite(weights)) or weights.min() < 0:
-                raise ValueError("weights must be finite and non-negative")
+        codes, weights = check_codes(codes, weights)
         n_items = codes.shape[0]
-        check_sequences(X, n_items=n_items)
+        hi = max((int(s.max()) for s in seqs if s.size), default=-1)
+        if hi >= n_items:
+            raise ValueError(f"X contains unknown item ids: max id {hi} but the codes cover "
+                             f"{n_items} items")
         if y is not None and len(y) and int(np.max(y)) >= n_items:
             raise ValueError(f"y contains item ids >= the number of coded items ({n_items})")
-        self._check_sid_params()
         self.code_length_ = int(codes.shape[1])
         order = self._code_order(codes)
         self.code_order_ = order
@@ -189,23 +194,11 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         self.n_items_ = n_items
         self._check_beam(self.top_k)
 
-    def _check_sid_params(self):
-        if not isinstance(self.code_weights, (bool, np.bool_)):
-            raise ValueError(f"code_weights must be True or False, got {self.code_weights!r}")
-        f = self.code_weight_floor
-        if isinstance(f, bool) or not isinstance(f, (int, float, np.floating)) or not 0.0 <= f <= 1.0:
-            raise ValueError(f"code_weight_floor must be a number in [0, 1], got {f!r}")
-        if self.decoding not in DECODINGS:
-            raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
-
     def _code_order(self, codes):
         """Permutation of the code positions in which levels are generated (``code_order_``)."""
         L = codes.shape[1]
         order = self.code_order
-        if isinstance(order, str):
-            if order not in CODE_ORDERS:
-                raise ValueError(f"code_order must be one of {CODE_ORDERS} or a permutation of "
-                                 f"range(L), got {order!r}")
+        if isinstance(order, str):  # one of CODE_ORDERS (validated by fit)
             if order == "given":
                 return np.arange(L)
             ent = np.asarray(code_entropy(codes, per_position=True))
@@ -217,9 +210,8 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         return perm.astype(np.int64)
 
     def _check_beam(self, k):
+        self._revalidate_params("beam_width")
         bw = self.beam_width
-        if isinstance(bw, bool) or not isinstance(bw, (int, np.integer)) or bw < 1:
-            raise ValueError(f"beam_width must be a positive int, got {bw!r}")
         if bw < k:
             raise ValueError(f"beam_width={bw} must be >= top_k={k}: the beam holds the returned items")
 
@@ -229,11 +221,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         out = {}
         for name, default in table.items():
             v = getattr(self, name)
-            if v is None:
-                v = default
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive int or None, got {v!r}")
-            out[name] = int(v)
+            out[name] = int(default if v is None else v)
         self.backbone_ = out
         return out
 
@@ -260,9 +248,9 @@ class SIDRecommenderBase(TorchSequentialRecommender):
             if not np.array_equal(given, fitted):
                 warnings.warn("codes at predict differ from those seen at fit; the model keeps "
                               "using the codes it was fitted on", UserWarning, stacklevel=3)
-        self._check_top_k(self.n_items_)
+        seqs = super()._check_predict_input(X)  # also checks top_k
         self._check_beam(self.top_k)
-        return check_sequences(X, n_items=self.n_items_)
+        return seqs
 
     def _search_width(self, module, k, validation=False):
         """Beams kept per level: ``beam_width``, or every prefix of the trie when decoding

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_sequences
+from .._validation import NON_NEGATIVE_REAL, POSITIVE_REAL, check_sequences
 from ..nn.intrr import IntRRModule
+from ..nn.ran import CONDITIONINGS, MODES
 from ._sid import SIDRecommenderBase, sid_docstring
 
 __all__ = ["IntRRRecommender"]
@@ -114,6 +116,15 @@ class IntRRRecommender(SIDRecommenderBase):
     """
 
     _module_class = IntRRModule
+    _parameter_constraints: dict = {
+        **SIDRecommenderBase._parameter_constraints,
+        "alignment_weight": [NON_NEGATIVE_REAL],
+        "input_mode": [StrOptions(set(MODES))],
+        "output_mode": [StrOptions(set(MODES))],
+        "tau": [POSITIVE_REAL],
+        "uid_in_token": ["boolean"],
+        "conditioning": [StrOptions(set(CONDITIONINGS))],
+    }
 
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
                  max_len=20, alignment_weight=0.1, input_mode="redistribution",

@@ -40,6 +40,8 @@ class MostPopular(BaseRecommender):
     [[1, 0]]
     """
 
+    _parameter_constraints: dict = {**BaseRecommender._parameter_constraints, "exclude_seen": ["boolean"]}
+
     def __init__(self, top_k=10, exclude_seen=False, random_state=None, device="auto"):
         self.top_k = top_k
         self.exclude_seen = exclude_seen
@@ -48,6 +50,7 @@ class MostPopular(BaseRecommender):
 
     def fit(self, X, y=None):
         """Count interactions in histories ``X`` and targets ``y``; returns self."""
+        self._validate_params()
         n_items = X.n_items if isinstance(X, SIDSequences) else None
         seqs = check_sequences(X, n_items=n_items)
         y = None if y is None else check_targets(y, len(seqs), n_items=n_items)
@@ -59,6 +62,7 @@ class MostPopular(BaseRecommender):
     def predict(self, X):
         """Top-``top_k`` popular ids per history, shape (n_users, top_k)."""
         check_is_fitted(self, "popular_items_")
+        self._check_top_k(self.n_items_)
         seqs = check_sequences(X, n_items=self.n_items_)
         k = self.top_k
         if not self.exclude_seen:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import POSITIVE_INT
 from ..base import TorchSequentialRecommender
 from ..nn.sasrec import SASRecModule
 from ..sequences import pad_histories
@@ -76,6 +77,11 @@ class SASRecRecommender(TorchSequentialRecommender):
     """
 
     _module_class = SASRecModule
+    _parameter_constraints: dict = {
+        **TorchSequentialRecommender._parameter_constraints,
+        **{name: [POSITIVE_INT] for name in ("d_model", "n_layers", "n_heads", "d_ff")},
+        "exclude_seen": ["boolean"],
+    }
 
     def __init__(self, d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2, max_len=20,
                  max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, patience=5,
@@ -103,6 +109,9 @@ class SASRecRecommender(TorchSequentialRecommender):
         self._store_prefixed(kwargs)
 
     def _module_kwargs(self):
+        if self.n_heads > self.d_model:
+            raise ValueError(f"n_heads={self.n_heads} exceeds d_model={self.d_model}: each head "
+                             "needs at least one dimension (head width d_model // n_heads)")
         return dict(n_items=self.n_items_, d_model=self.d_model, n_layers=self.n_layers,
                     n_heads=self.n_heads, d_ff=self.d_ff, dropout=self.dropout, max_len=self.max_len)
 

@@ -35,22 +35,41 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback
 
 from .._skorch import SIDNet
-from .._validation import check_random_state_seed, check_sequences, check_targets, resolve_device
+from .._validation import (
+    NON_NEGATIVE_INT,
+    POSITIVE_INT,
+    TRAINING_CONSTRAINTS,
+    StrictInterval,
+    check_random_state_seed,
+    check_sequences,
+    check_targets,
+    resolve_device,
+)
 from ..base import CPUFallbackMixin, SkorchParamsMixin
 from ..sequences import SIDSequences
 
-__all__ = ["BaseTokenizer", "CodebookRefresh", "tiger_suffix"]
+__all__ = ["BaseTokenizer", "CodebookRefresh", "tiger_suffix", "TORCH_TOKENIZER_CONSTRAINTS"]
 
 DEFAULT_MODALITY = "content"
+
+#: Training parameters of the skorch-trained tokenizers (ADC-SID, RQ-VAE). ``max_epochs=0``
+#: is allowed: the codebooks keep their k-means initialisation.
+TORCH_TOKENIZER_CONSTRAINTS = {
+    "max_epochs": [NON_NEGATIVE_INT],
+    "batch_size": TRAINING_CONSTRAINTS["batch_size"],
+    "lr": TRAINING_CONSTRAINTS["lr"],
+}
 
 
 def tiger_suffix(codes: np.ndarray) -> np.ndarray:
@@ -104,18 +123,21 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
 
     Subclasses implement ``_fit_features(std, raw, seed, device)``, ``_encode(std, raw)
     -> (codes, weights, recon_per_item)`` and ``_code_length()``; they may override
-    ``_behavior_positions()``.
+    ``_behavior_positions()``. They extend ``_parameter_constraints`` (validated at the
+    start of ``fit``); the torch-trained ones add :data:`TORCH_TOKENIZER_CONSTRAINTS`.
     """
 
-    # ---- parameter checks -----------------------------------------------------------
-    def _check_common_params(self):
-        K = self.codebook_size
-        if not isinstance(K, numbers.Integral) or isinstance(K, bool) or K < 2:
-            raise ValueError(f"codebook_size must be an int >= 2, got {K!r}")
-        if hasattr(self, "n_levels"):
-            L = self.n_levels
-            if not isinstance(L, numbers.Integral) or isinstance(L, bool) or L < 1:
-                raise ValueError(f"n_levels must be an int >= 1, got {L!r}")
+    _parameter_constraints: dict = {
+        "codebook_size": [StrictInterval(Integral, 2, None, closed="left")],
+        "device": TRAINING_CONSTRAINTS["device"],
+        "random_state": TRAINING_CONSTRAINTS["random_state"],
+        "verbose": TRAINING_CONSTRAINTS["verbose"],
+        "modality_dims": [dict, list, tuple, None],
+        "behavior_modality": [str],
+        "disambiguate": ["boolean"],
+        "behavior_estimator": [HasMethods(["fit"]), None],
+        "n_items": [POSITIVE_INT, None],
+    }
 
     # ---- input parsing -------------------------------------------------------------
     def _modality_spec(self, n_features):
@@ -287,7 +309,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         -------
         self
         """
-        self._check_common_params()
+        self._validate_params()
         seed = check_random_state_seed(self.random_state)
         device = resolve_device(self.device)
         for attr in ("behavior_estimator_", "item_popularity_", "item_embeddings_", "_column_groups_"):

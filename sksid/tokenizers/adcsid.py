@@ -1,14 +1,23 @@
 """ADC-SID tokenizer as a scikit-learn estimator (skorch-backed)."""
 from __future__ import annotations
 
-import numbers
 import warnings
+from numbers import Real
 
 import numpy as np
+from sklearn.utils._param_validation import Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import (
+    NON_NEGATIVE_INT,
+    NON_NEGATIVE_REAL,
+    POSITIVE_INT,
+    POSITIVE_REAL,
+    UNIT_INTERVAL_LEFT,
+    StrictInterval,
+)
 from ..nn.adcsid import GATE_ACTIVATIONS, ADCSIDModule, alignment_strength, normalized_norm
-from ._base import BaseTokenizer
+from ._base import TORCH_TOKENIZER_CONSTRAINTS, BaseTokenizer
 
 __all__ = ["ADCSIDTokenizer"]
 
@@ -178,6 +187,34 @@ class ADCSIDTokenizer(BaseTokenizer):
     ((60, 5), (60, 5), ['shared_0', 'text_0', 'collab_0', 'collab_1', 'collab_2'])
     """
 
+    _parameter_constraints: dict = {
+        **BaseTokenizer._parameter_constraints,
+        **TORCH_TOKENIZER_CONSTRAINTS,
+        "n_shared": [NON_NEGATIVE_INT],
+        "n_content_experts": [NON_NEGATIVE_INT, dict],
+        "n_behavior": [NON_NEGATIVE_INT],
+        "hidden_dim": [POSITIVE_INT],
+        "latent_dim": [POSITIVE_INT],
+        "alpha": [StrictInterval(Real, None, None, closed="neither")],
+        "beta": [StrictInterval(Real, None, None, closed="neither")],
+        "temperature": [POSITIVE_REAL],
+        "target_sparsity": [UNIT_INTERVAL_LEFT],
+        "lambda_growth": [StrictInterval(Real, 1, None, closed="neither")],
+        "align_weight": [NON_NEGATIVE_REAL],
+        "commitment_weight": [NON_NEGATIVE_REAL],
+        "balance_weight": [NON_NEGATIVE_REAL],
+        "balance_temperature": [POSITIVE_REAL],
+        "use_alignment": ["boolean"],
+        "use_strength_controller": ["boolean"],
+        "use_behavior_gate": ["boolean"],
+        "use_sparsity_reg": ["boolean"],
+        "reliability": [StrOptions(set(RELIABILITIES))],
+        "gate_activation": [StrOptions(set(GATE_ACTIVATIONS))],
+        "collision_weight": [NON_NEGATIVE_REAL],
+        # 0 (off) or a ratio > 1
+        "rebalance": [StrictInterval(Real, 1, None, closed="neither"), Options(Real, {0})],
+    }
+
     def __init__(self, codebook_size=100, n_shared=1, n_content_experts=1, n_behavior=3,
                  hidden_dim=256, latent_dim=64, alpha=10.0, beta=9.0, temperature=0.07,
                  target_sparsity=1.0 / 3.0, lambda_growth=1.05, align_weight=0.1, commitment_weight=0.25,
@@ -229,40 +266,17 @@ class ADCSIDTokenizer(BaseTokenizer):
         b = self.behavior_modality
         content = [m for m in raw if m != b]
         nce = self.n_content_experts
-        if isinstance(nce, dict):
+        if isinstance(nce, dict):  # an int is validated by fit (_parameter_constraints)
             unknown = [m for m in nce if m not in content]
             if unknown:
                 raise ValueError(f"n_content_experts names unknown content modality(ies) {unknown}; "
                                  f"content modalities are {content}")
             per = {m: nce.get(m, 1) for m in content}
+            for m, v in per.items():
+                if not NON_NEGATIVE_INT.is_satisfied_by(v):
+                    raise ValueError(f"n_content_experts for {m!r} must be an int >= 0, got {v!r}")
         else:
             per = {m: nce for m in content}
-        for m, v in per.items():
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"n_content_experts for {m!r} must be an int >= 0, got {v!r}")
-        for name in ("n_shared", "n_behavior"):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-        if not 0.0 <= float(self.target_sparsity) < 1.0:
-            raise ValueError(f"target_sparsity must lie in [0, 1), got {self.target_sparsity}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if not float(self.lambda_growth) > 1:
-            raise ValueError(f"lambda_growth must be > 1, got {self.lambda_growth}")
-        if not float(self.balance_weight) >= 0:
-            raise ValueError(f"balance_weight must be >= 0, got {self.balance_weight}")
-        if not float(self.balance_temperature) > 0:
-            raise ValueError(f"balance_temperature must be > 0, got {self.balance_temperature}")
-        if not float(self.collision_weight) >= 0:
-            raise ValueError(f"collision_weight must be >= 0, got {self.collision_weight}")
-        if not (float(self.rebalance) == 0 or float(self.rebalance) > 1):
-            raise ValueError(f"rebalance must be 0 (off) or a ratio > 1, got {self.rebalance}")
-        if self.reliability not in RELIABILITIES:
-            raise ValueError(f"reliability must be one of {RELIABILITIES}, got {self.reliability!r}")
-        if self.gate_activation not in GATE_ACTIVATIONS:
-            raise ValueError(f"gate_activation must be one of {GATE_ACTIVATIONS}, "
-                             f"got {self.gate_activation!r}")
         self._n_content = {m: int(v) for m, v in per.items()}
         L = int(self.n_shared) + sum(self._n_content.values()) + (int(self.n_behavior) if b in raw else 0)
         if L < 1:

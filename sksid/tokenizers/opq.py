@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._validation import POSITIVE_INT
 from ..nn.codebook import kmeans
 from ._base import BaseTokenizer
 
@@ -49,6 +50,13 @@ class OPQTokenizer(BaseTokenizer):
     (40, 3)
     """
 
+    _parameter_constraints: dict = {
+        **BaseTokenizer._parameter_constraints,
+        "n_levels": [POSITIVE_INT],
+        "n_iter": [POSITIVE_INT],
+        "kmeans_iter": [POSITIVE_INT],
+    }
+
     def __init__(self, codebook_size=100, n_levels=3, n_iter=10, kmeans_iter=10, device="auto",
                  random_state=None, verbose=0, modality_dims=None, behavior_modality="collab",
                  disambiguate=False, behavior_estimator=None, n_items=None):
@@ -91,7 +99,7 @@ class OPQTokenizer(BaseTokenizer):
         sub = x.shape[1] // M
         R = torch.eye(x.shape[1], dtype=x.dtype, device=device)
         cents = [None] * M
-        for it in range(max(int(self.n_iter), 1)):
+        for it in range(int(self.n_iter)):
             xr = x @ R
             for j in range(M):
                 c, _ = kmeans(xr[:, j * sub:(j + 1) * sub].float(), K, n_iter=int(self.kmeans_iter),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._validation import POSITIVE_INT
 from ..nn.codebook import residual_kmeans
 from ._base import BaseTokenizer
 
@@ -42,6 +43,12 @@ class RQKMeansTokenizer(BaseTokenizer):
     >>> codes.shape
     (40, 2)
     """
+
+    _parameter_constraints: dict = {
+        **BaseTokenizer._parameter_constraints,
+        "n_levels": [POSITIVE_INT],
+        "n_iter": [POSITIVE_INT],
+    }
 
     def __init__(self, codebook_size=100, n_levels=3, n_iter=50, device="auto", random_state=None,
                  verbose=0, modality_dims=None, behavior_modality="collab", disambiguate=False,

@@ -1,8 +1,9 @@
 """RQ-VAE tokenizer (TIGER) as a scikit-learn estimator (skorch-backed)."""
 from __future__ import annotations
 
+from .._validation import NON_NEGATIVE_REAL, POSITIVE_INT
 from ..nn.rqvae import RQVAEModule
-from ._base import BaseTokenizer
+from ._base import TORCH_TOKENIZER_CONSTRAINTS, BaseTokenizer
 
 __all__ = ["RQVAETokenizer"]
 
@@ -25,6 +26,7 @@ class RQVAETokenizer(BaseTokenizer):
     latent_dim : int, default=32
     commitment_weight : float, default=0.25
     max_epochs : int, default=100
+        0 keeps the k-means initialised codebooks (no training).
     batch_size : int, default=256
     lr : float, default=1e-3
     device, random_state, verbose, modality_dims, behavior_modality, disambiguate,
@@ -47,6 +49,15 @@ class RQVAETokenizer(BaseTokenizer):
     >>> codes.shape, float(weights.min())
     ((50, 2), 1.0)
     """
+
+    _parameter_constraints: dict = {
+        **BaseTokenizer._parameter_constraints,
+        **TORCH_TOKENIZER_CONSTRAINTS,
+        "n_levels": [POSITIVE_INT],
+        "hidden_dim": [POSITIVE_INT],
+        "latent_dim": [POSITIVE_INT],
+        "commitment_weight": [NON_NEGATIVE_REAL],
+    }
 
     def __init__(self, codebook_size=100, n_levels=3, hidden_dim=256, latent_dim=32,
                  commitment_weight=0.25, max_epochs=100, batch_size=256, lr=1e-3, device="auto",
