@@ -1,12 +1,14 @@
 """IntRR (SID redistribution + length reduction) as a scikit-learn estimator."""
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import torch
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import NON_NEGATIVE_REAL, POSITIVE_REAL, check_sequences
+from .._validation import NON_NEGATIVE_REAL, POSITIVE_REAL, StrictInterval, check_sequences
 from ..nn.intrr import IntRRModule
 from ..nn.ran import CONDITIONINGS, MODES
 from ._sid import SIDRecommenderBase, sid_docstring
@@ -123,6 +125,7 @@ class IntRRRecommender(SIDRecommenderBase):
         "output_mode": [StrOptions(set(MODES))],
         "tau": [POSITIVE_REAL],
         "uid_in_token": ["boolean"],
+        "uid_weight": [StrictInterval(Real, 0, None, closed="left")],
         "conditioning": [StrOptions(set(CONDITIONINGS))],
     }
 
@@ -173,17 +176,10 @@ class IntRRRecommender(SIDRecommenderBase):
                     max_len=self.max_len, alignment_weight=self.alignment_weight,
                     input_mode=self.input_mode, output_mode=self.output_mode, tau=self.tau,
                     conditioning=self.conditioning, uid_in_token=bool(self.uid_in_token),
-                    uid_weight=self._check_uid_weight(),
+                    uid_weight=float(self.uid_weight),
                     use_code_weights=self.code_weights,
                     leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
                     constrained=bool(self.constrained))
-
-    def _check_uid_weight(self):
-        w = self.uid_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(w) or w < 0:
-            raise ValueError(f"uid_weight must be a finite number >= 0, got {w!r}")
-        return float(w)
 
     @property
     def tokens_per_item_(self) -> int:
