@@ -1,0 +1,154 @@
+"""Declared parameter constraints: every public estimator validates its parameters in fit
+through scikit-learn's machinery, and bad values raise a ValueError naming them."""
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import check_param_validation
+
+import sksid
+from sksid import (
+    ADCSIDTokenizer,
+    IntRRRecommender,
+    MostPopular,
+    OPQTokenizer,
+    RQKMeansTokenizer,
+    RQVAETokenizer,
+    SASRecRecommender,
+    TIGERRecommender,
+)
+from sksid._validation import DeviceOptions, StrictInterval
+
+ESTIMATORS = [getattr(sksid, n) for n in sksid.__all__
+              if isinstance(getattr(sksid, n), type) and hasattr(getattr(sksid, n), "get_params")]
+N_ITEMS = 30
+
+
+def test_every_public_estimator_is_listed():
+    assert {c.__name__ for c in ESTIMATORS} == {
+        "MostPopular", "SASRecRecommender", "IntRRRecommender", "TIGERRecommender",
+        "ADCSIDTokenizer", "RQVAETokenizer", "RQKMeansTokenizer", "OPQTokenizer"}
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_sklearn_check_param_validation(cls):
+    # one constraint per parameter, and every invalid type or value raises
+    # InvalidParameterError from fit (before the data is looked at)
+    check_param_validation(cls.__name__, cls())
+
+
+def _data(n_users=40, seed=0):
+    rng = np.random.RandomState(seed)
+    X = [rng.randint(0, N_ITEMS, size=rng.randint(2, 8)) for _ in range(n_users)]
+    y = rng.randint(0, N_ITEMS, size=n_users)
+    return X, y
+
+
+def _codes():
+    i = np.arange(N_ITEMS)
+    return np.stack([i % 4, i // 4 % 4, i // 16], 1)
+
+
+TINY = dict(max_epochs=2, device="cpu", random_state=0, validation_fraction=0.0)
+TINY_SID = dict(TINY, d_model=16, n_layers=1, n_heads=2, head_dim=8, d_ff=32)
+
+
+def _fit(cls, **params):
+    X, y = _data()
+    if cls is SASRecRecommender:
+        return cls(**{**TINY, "d_model": 16, "n_heads": 2, "d_ff": 32, **params}).fit(X, y)
+    if cls in (IntRRRecommender, TIGERRecommender):
+        return cls(**{**TINY_SID, **params}).fit(X, y, codes=_codes())
+    if cls is MostPopular:
+        return cls(**params).fit(X, y)
+    feats = np.random.RandomState(0).randn(N_ITEMS, 6)
+    base = dict(codebook_size=4, device="cpu", random_state=0)
+    if cls in (ADCSIDTokenizer, RQVAETokenizer):
+        base.update(max_epochs=1, hidden_dim=8, latent_dim=4)
+    return cls(**{**base, **params}).fit(feats)
+
+
+# the bad values users hit (issue 10); each trained silently into garbage, hung or failed
+# with an unrelated error before
+BAD = [
+    (SASRecRecommender, "d_model", 0), (SASRecRecommender, "n_heads", 0),
+    (SASRecRecommender, "max_len", 0), (SASRecRecommender, "max_len", 2.5),
+    (SASRecRecommender, "max_epochs", -1), (SASRecRecommender, "max_epochs", 0),
+    (SASRecRecommender, "batch_size", 0), (SASRecRecommender, "top_k", True),
+    (SASRecRecommender, "validation_fraction", -0.5), (SASRecRecommender, "device", "gpu"),
+    (IntRRRecommender, "d_model", 0), (IntRRRecommender, "head_dim", 0),
+    (IntRRRecommender, "n_heads", 0), (IntRRRecommender, "tau", 0),
+    (IntRRRecommender, "max_len", 0), (IntRRRecommender, "max_epochs", 0),
+    (TIGERRecommender, "max_len", 0), (TIGERRecommender, "head_dim", 0),
+    (TIGERRecommender, "top_k", True),
+    (MostPopular, "top_k", True), (MostPopular, "top_k", 0), (MostPopular, "device", "gpu"),
+    (RQVAETokenizer, "latent_dim", 0), (RQVAETokenizer, "hidden_dim", 0),
+    (RQVAETokenizer, "max_epochs", -1),
+    (ADCSIDTokenizer, "latent_dim", 0), (ADCSIDTokenizer, "hidden_dim", 0),
+    (RQKMeansTokenizer, "n_iter", -5), (OPQTokenizer, "n_iter", -5),
+    (OPQTokenizer, "n_iter", 0),
+]
+
+
+@pytest.mark.parametrize("cls, name, value", BAD,
+                         ids=[f"{c.__name__}-{n}={v!r}" for c, n, v in BAD])
+def test_bad_parameter_raises_naming_it(cls, name, value):
+    with pytest.raises(ValueError, match=f"'{name}' parameter of {cls.__name__}") as exc:
+        _fit(cls, **{name: value})
+    assert isinstance(exc.value, InvalidParameterError)
+
+
+def test_sasrec_more_heads_than_width_raises():
+    with pytest.raises(ValueError, match="n_heads=4 exceeds d_model=2"):
+        _fit(SASRecRecommender, d_model=2, n_heads=4)
+
+
+def test_strict_interval_and_device_options():
+    from numbers import Integral
+    iv = StrictInterval(Integral, 1, None, closed="left")
+    assert iv.is_satisfied_by(3) and iv.is_satisfied_by(np.int64(3))
+    assert not iv.is_satisfied_by(True) and not iv.is_satisfied_by(np.bool_(True))
+    dev = DeviceOptions()
+    for ok in ("auto", "cpu", "cuda", "cuda:1", "mps"):
+        assert dev.is_satisfied_by(ok)
+    for bad in ("gpu", "cuda:", "cuda:x", "CPU", 0):
+        assert not dev.is_satisfied_by(bad)
+
+
+def test_skorch_prefixed_parameters_are_not_validated_and_survive_clone():
+    est = SASRecRecommender(**TINY, d_model=16, optimizer__betas=(0.9, 0.98))
+    est._validate_params()  # prefixed names are not declared; sklearn skips them
+    c = clone(est)
+    assert c.get_params()["optimizer__betas"] == (0.9, 0.98)
+    X, y = _data()
+    c.fit(X, y)
+    assert c.net_.optimizer_.param_groups[0]["betas"] == (0.9, 0.98)
+
+
+def test_sasrec_accepts_lists_of_lists():
+    X, y = _data()
+    rec = SASRecRecommender(**TINY, d_model=16).fit([s.tolist() for s in X], y.tolist())
+    assert rec.n_items_ == N_ITEMS and rec.predict([[0, 1], [2]]).shape == (2, 10)
+
+
+@pytest.mark.parametrize("cls", [MostPopular, SASRecRecommender, IntRRRecommender],
+                         ids=lambda c: c.__name__)
+def test_set_params_top_k_after_fit(cls):
+    rec = _fit(cls, **({"beam_width": 40} if cls is IntRRRecommender else {}))
+    X, _ = _data(5, seed=1)
+    assert rec.set_params(top_k=25).predict(X).shape == (5, 25)
+    # more than the catalogue holds: the fit-time error, not a wrong shape or a torch error
+    with pytest.raises(ValueError, match=f"top_k=35 exceeds the number of catalogue items \\({N_ITEMS}\\)"):
+        rec.set_params(top_k=35).predict(X)
+    with pytest.raises(ValueError, match="'top_k' parameter"):
+        rec.set_params(top_k=True).predict(X)
+
+
+@pytest.mark.parametrize("cls", [MostPopular, SASRecRecommender, IntRRRecommender],
+                         ids=lambda c: c.__name__)
+def test_dataframe_input_says_how_to_pass_histories(cls):
+    df = pd.DataFrame({"user": [0, 0, 1], "item": [1, 2, 3], "timestamp": [1, 2, 3]})
+    est = cls(**TINY) if cls is not MostPopular else cls()
+    with pytest.raises(TypeError, match="X is a DataFrame.*list of 1-D int arrays.*groupby"):
+        est.fit(df, [0, 1, 2])
