@@ -17,6 +17,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ._validation import check_codes
+
 __all__ = [
     "recall_at_k", "ndcg_at_k", "mrr_at_k", "ranking_report", "popularity_strata",
     "make_ranking_scorer", "ndcg10_scorer", "recall10_scorer",
@@ -287,16 +289,7 @@ recall10_scorer = make_ranking_scorer("recall", 10)
 
 # ------------------------------------------------------------------------ quantisation
 def _check_codes(codes) -> np.ndarray:
-    codes = np.asarray(codes)
-    if codes.ndim != 2:
-        raise ValueError(f"codes must be 2-D (n_items, code_length), got shape {codes.shape}")
-    if codes.shape[0] == 0 or codes.shape[1] == 0:
-        raise ValueError(f"codes must be non-empty, got shape {codes.shape}")
-    if codes.dtype.kind not in "iu":
-        raise ValueError(f"codes must be integers, got dtype {codes.dtype}")
-    if codes.min() < 0:
-        raise ValueError("codes must be non-negative")
-    return codes.astype(np.int64)
+    return check_codes(codes)[0]
 
 
 def _check_sizes(codebook_size, codes: np.ndarray) -> np.ndarray:

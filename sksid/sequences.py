@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import check_codes
+
 __all__ = ["SIDSequences", "pad_histories", "training_windows", "as_plain_sequences"]
 
 PAD = -1
@@ -27,9 +29,11 @@ class SIDSequences(list):
     sequences : iterable of 1-D int arrays
         Histories, oldest first.
     codes : ndarray of shape (n_items, L), int
-        Code tuple of every catalogue item.
+        Code tuple of every catalogue item: a non-empty table of non-negative integers
+        (an integer dtype; float codes raise instead of being truncated).
     weights : ndarray of shape (n_items, L), float, optional
-        Importance weight of every code (ADC-SID); ones when absent.
+        Importance weight of every code (ADC-SID), finite and non-negative; ones when
+        absent.
     codebook_sizes : sequence of int, optional
         Number of codewords at each position (defaults to ``codes.max(0) + 1``).
 
@@ -43,17 +47,12 @@ class SIDSequences(list):
 
     def __init__(self, sequences, codes, weights=None, codebook_sizes=None):
         super().__init__(sequences)
-        codes = np.asarray(codes)
-        if codes.ndim != 2:
-            raise ValueError(f"codes must be 2-D (n_items, L), got shape {codes.shape}")
+        codes, weights = check_codes(codes, weights)
         if weights is None:
             weights = np.ones(codes.shape, dtype=np.float32)
-        weights = np.asarray(weights, dtype=np.float32)
-        if weights.shape != codes.shape:
-            raise ValueError(f"weights shape {weights.shape} differs from codes shape {codes.shape}")
         if codebook_sizes is None:
             codebook_sizes = tuple(int(c) + 1 for c in codes.max(axis=0))
-        self.codes = codes.astype(np.int64)
+        self.codes = codes
         self.weights = weights
         self.codebook_sizes = tuple(int(k) for k in codebook_sizes)
 

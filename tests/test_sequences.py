@@ -96,3 +96,22 @@ def test_sidsequences_behaves_like_list():
     np.testing.assert_array_equal(t.codes, codes)
     with pytest.raises(ValueError, match="weights shape"):
         SIDSequences([], codes=codes, weights=np.ones((3, 3)))
+
+
+@pytest.mark.parametrize("codes, match", [
+    (np.array([[0.7, 1.0], [1.0, 0.0]]), "codes must be integers"),  # 0.7 became 0
+    (np.array([[0, -1], [1, 0]]), "non-negative"),
+    (np.zeros((0, 2), dtype=np.int64), "non-empty"),
+    (np.zeros((2, 0), dtype=np.int64), "non-empty"),
+    (np.array([0, 1]), "2-D"),
+])
+def test_sidsequences_rejects_bad_codes(codes, match):
+    with pytest.raises(ValueError, match=match):
+        SIDSequences([np.array([0, 1])], codes=codes)
+
+
+def test_sidsequences_rejects_bad_weights():
+    codes = np.array([[0, 1], [1, 0]])
+    for bad in (np.array([[1.0, -1.0], [1.0, 1.0]]), np.array([[1.0, np.nan], [1.0, 1.0]])):
+        with pytest.raises(ValueError, match="finite and non-negative"):
+            SIDSequences([np.array([0, 1])], codes=codes, weights=bad)
