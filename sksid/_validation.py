@@ -196,8 +196,8 @@ def check_sequences(X, *, n_items: int | None = None, allow_empty: bool = True,
         if hi >= n_items:
             bad = sum(int((s >= n_items).any()) for s in out)
             raise ValueError(
-                f"{name} contains unknown item ids: max id {hi} but the fitted catalogue has "
-                f"{n_items} items ({bad} sequence(s) affected). Map new items before predicting."
+                f"{name} contains unknown item ids: max id {hi} but the catalogue has "
+                f"{n_items} items ({bad} sequence(s) affected); ids must lie in [0, {n_items})."
             )
     if not allow_empty:
         n_empty = sum(s.size == 0 for s in out)

@@ -9,7 +9,8 @@ relevant item, at cut-off ``k`` and 0-based rank ``r`` of the target:
 * MRR@k = ``1 / (r + 1)`` if ``r < k``;
 
 all 0 when the target is not in the first ``k``, averaged over users. If an id is
-repeated in ``y_pred[u]`` its first position counts. Padding ids (e.g. ``-1``) never match.
+repeated in ``y_pred[u]`` its first position counts. Padding ids (e.g. ``-1``) in ``y_pred``
+never match: ``y_true`` must hold non-negative ids.
 """
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- ranking
+def _check_k(k, name: str = "k") -> int:
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise ValueError(f"{name} must be an int, got {k!r}")
+    if k < 1:
+        raise ValueError(f"{name} must be >= 1, got {k}")
+    return int(k)
+
+
 def _check_ranking(y_true, y_pred, k: int) -> tuple[np.ndarray, np.ndarray]:
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
@@ -38,10 +47,7 @@ def _check_ranking(y_true, y_pred, k: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"y_true has {y_true.shape[0]} users but y_pred has {y_pred.shape[0]} rows")
     if y_true.shape[0] == 0:
         raise ValueError("empty input: at least one user is required")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ValueError(f"k must be an int, got {k!r}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    k = _check_k(k)
     if k > y_pred.shape[1]:
         raise ValueError(f"k={k} exceeds the {y_pred.shape[1]} ranked items per user in y_pred; "
                          "ask the recommender for at least k items")
@@ -50,6 +56,9 @@ def _check_ranking(y_true, y_pred, k: int) -> tuple[np.ndarray, np.ndarray]:
             if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
                 continue
             raise ValueError(f"{name} must hold integer item ids, got dtype {a.dtype}")
+    if y_true.min() < 0:
+        raise ValueError(f"y_true contains negative item ids (min {int(y_true.min())}); a padding "
+                         "id such as -1 is never a relevant item")
     return y_true.astype(np.int64), y_pred.astype(np.int64)
 
 
@@ -205,12 +214,10 @@ def ranking_report(y_true, y_pred, ks: Sequence[int] = (5, 10), item_counts=None
     >>> rep["recall@1"], rep["recall@2"], rep["n_users"]
     (0.5, 1.0, 2)
     """
-    ks = [int(k) for k in ks]
+    ks = [_check_k(k, "every k in ks") for k in ks]
     if not ks:
         raise ValueError("ks must hold at least one cut-off")
     y_true, y_pred = _check_ranking(y_true, y_pred, max(ks))
-    if min(ks) < 1:
-        raise ValueError(f"every k must be >= 1, got {ks}")
     for m in metrics:
         if m not in _METRICS:
             raise ValueError(f"unknown metric {m!r}; choose from {sorted(_METRICS)}")
@@ -278,9 +285,7 @@ def make_ranking_scorer(metric: str = "ndcg", k: int = 10) -> Callable[..., floa
     """
     if metric not in _METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose from {sorted(_METRICS)}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    return _RankingScorer(metric, int(k))
+    return _RankingScorer(metric, _check_k(k))
 
 
 ndcg10_scorer = make_ranking_scorer("ndcg", 10)

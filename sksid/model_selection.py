@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 
-from ._validation import check_sequences
+from ._validation import POSITIVE_INT, check_sequences
 
 __all__ = ["LeaveLastOutSplit", "LeaveLastOutCV", "leave_last_out", "train_item_counts"]
 
@@ -40,6 +40,10 @@ class LeaveLastOutCV(BaseCrossValidator):
     """
 
     def __init__(self, n_train: int, n_valid: int):
+        # checked here, as scikit-learn's splitters (KFold) check theirs
+        for name, value in (("n_train", n_train), ("n_valid", n_valid)):
+            if not POSITIVE_INT.is_satisfied_by(value):
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.n_train = n_train
         self.n_valid = n_valid
 

@@ -156,6 +156,17 @@ def test_k_core_until_stable():
         k_core_filter(seqs, -1, 4)
 
 
+@pytest.mark.parametrize("seqs, k, match", [
+    ([np.array([0.0, 1.5])], 2, "non-integer"),        # 1.5 was truncated to 1
+    ([np.array([0, 7])], 2, "unknown item ids"),        # numpy shape error before
+    ([np.array([0, -1])], 2, "negative"),
+    ([np.array([0, 1])], 2.5, "min_interactions"),
+])
+def test_k_core_rejects_bad_ids(seqs, k, match):
+    with pytest.raises(ValueError, match=match):
+        k_core_filter(seqs, k, 4)
+
+
 def test_amazon_env_var_and_errors(tmp_path, monkeypatch):
     monkeypatch.delenv("SKSID_AMAZON_BEAUTY", raising=False)
     with pytest.raises(ValueError, match="export SKSID_AMAZON_BEAUTY="):

@@ -241,3 +241,18 @@ def test_quantisation_properties(extra, codes):
     # making every tuple unique removes collisions
     unique = np.c_[codes, np.arange(len(codes))]
     assert collision_rate(unique) == 0.0
+
+
+@pytest.mark.parametrize("fn", [recall_at_k, ndcg_at_k, mrr_at_k])
+def test_padding_is_never_a_hit(fn):
+    # a -1 target against -1 padding used to count as a hit at rank 0
+    with pytest.raises(ValueError, match="negative item ids"):
+        fn([-1, 2], [[-1, 0], [2, -1]], 2)
+    assert fn([3, 2], [[-1, 3], [2, -1]], 2) == fn([3, 2], [[9, 3], [2, 9]], 2)
+
+
+@pytest.mark.parametrize("ks", [(2.5,), (True,), (0,), (1, 2.0)])
+def test_ranking_report_rejects_non_int_cutoffs(ks):
+    # ks=(2.5,) used to report the metrics at 2 under the key "recall@2"
+    with pytest.raises(ValueError, match="every k in ks"):
+        ranking_report([1, 2], [[1, 0, 2], [0, 2, 1]], ks=ks)

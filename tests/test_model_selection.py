@@ -151,3 +151,11 @@ def test_cv_checks_length_and_repr():
     with pytest.raises(ValueError, match="n_train \\+ n_valid"):
         list(cv.split(list(range(4))))
     assert [v.tolist() for v in cv._iter_test_indices()] == [[3, 4]]
+
+
+@pytest.mark.parametrize("n_train, n_valid, bad", [(-1, 2, "n_train"), (3, 0, "n_valid"), (2.5, 2, "n_train"),
+                                                    (3, True, "n_valid")])
+def test_cv_rejects_bad_sizes(n_train, n_valid, bad):
+    # LeaveLastOutCV(-1, 2) used to yield the index -1
+    with pytest.raises(ValueError, match=f"{bad} must be a positive int"):
+        LeaveLastOutCV(n_train, n_valid)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import NON_NEGATIVE_INT, POSITIVE_INT, check_sequences
+
 __all__ = ["SequenceDataset", "k_core_filter"]
 
 
@@ -121,13 +123,16 @@ def k_core_filter(sequences: list[np.ndarray], k: int | None, n_items: int,
     >>> users.tolist(), items.tolist()
     ([0, 1], [True, True, False])
     """
-    seqs = [np.asarray(s, dtype=np.int64) for s in sequences]
+    if k is not None and not NON_NEGATIVE_INT.is_satisfied_by(k):
+        raise ValueError(f"min_interactions must be a non-negative int or None, got {k!r}")
+    if not POSITIVE_INT.is_satisfied_by(n_items):
+        raise ValueError(f"n_items must be a positive int, got {n_items!r}")
+    seqs = (check_sequences(sequences, n_items=n_items, name="sequences")
+            if len(sequences) else [])
     users = np.arange(len(seqs))
     items = np.ones(n_items, dtype=bool)
     if not k:
         return seqs, users, items
-    if k < 0:
-        raise ValueError(f"min_interactions must be a non-negative int or None, got {k}")
     n_inter0 = sum(len(s) for s in seqs)
     n_items0 = int(np.count_nonzero(np.bincount(np.concatenate(seqs), minlength=n_items))) if seqs else 0
     while True:
