@@ -15,7 +15,13 @@ import numpy as np
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import BACKBONE_CONSTRAINTS, POSITIVE_INT, StrictInterval, check_codes
+from .._validation import (
+    BACKBONE_CONSTRAINTS,
+    POSITIVE_INT,
+    StrictInterval,
+    check_codes,
+    check_sequences,
+)
 from ..base import TorchSequentialRecommender
 from ..metrics import code_entropy
 from ..nn.beam import disambiguate
@@ -173,10 +179,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
             raise ValueError(_NO_CODES.format(name=type(self).__name__))
         codes, weights = check_codes(codes, weights)
         n_items = codes.shape[0]
-        hi = max((int(s.max()) for s in seqs if s.size), default=-1)
-        if hi >= n_items:
-            raise ValueError(f"X contains unknown item ids: max id {hi} but the codes cover "
-                             f"{n_items} items")
+        check_sequences(seqs, n_items=n_items)  # ids inside the coded catalogue
         if y is not None and len(y) and int(np.max(y)) >= n_items:
             raise ValueError(f"y contains item ids >= the number of coded items ({n_items})")
         self.code_length_ = int(codes.shape[1])
