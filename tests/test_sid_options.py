@@ -207,6 +207,13 @@ def test_uid_head_scores_are_sid_logprobs_plus_weighted_uid_logprobs(ml_small):
         sid_only = m.level_logprobs(items, lengths)
         assert m.item_bonus(h) is None
     torch.testing.assert_close(full, sid_only + 0.5 * uid, atol=1e-5, rtol=1e-5)
+    # the exhaustive beam ranks by the same combined score
+    m.uid_weight = 0.5
+    rec.set_params(decoding="exact", top_k=5, beam_width=5)
+    ids, scores = rec.predict_scores(ml_small["X_test"][:3])
+    bf_scores, bf_ids = full.topk(5, dim=1)
+    np.testing.assert_array_equal(ids, bf_ids.numpy())
+    np.testing.assert_allclose(scores, bf_scores.numpy(), atol=1e-4, rtol=1e-4)
     for bad in (-1.0, float("nan"), "1", True):
         with pytest.raises(ValueError, match="uid_weight"):
             IntRRRecommender(**TINY, uid_weight=bad).fit(X[:10], y[:10], codes=codes)
