@@ -11,6 +11,8 @@ Recommenders (``fit(X, y)`` / ``predict(X) -> (n_users, top_k)`` on histories):
 :class:`IntRRRecommender`, :class:`TIGERRecommender`, :class:`SASRecRecommender`,
 :class:`MostPopular`.
 
+Persistence without pickle: :func:`save` / :func:`load` (see :mod:`sksid.persistence`).
+
 Submodules: :mod:`sksid.datasets`, :mod:`sksid.features`, :mod:`sksid.model_selection`,
 :mod:`sksid.metrics`, :mod:`sksid.nn` (torch modules), :mod:`sksid.testing`.
 
@@ -21,6 +23,7 @@ Examples
 >>> pipe = Pipeline([("tok", ADCSIDTokenizer()), ("rec", IntRRRecommender())])
 """
 from .recommenders import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender
+from .persistence import load, save
 from .sequences import SIDSequences
 from .tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
 
@@ -36,5 +39,7 @@ __all__ = [
     "SASRecRecommender",
     "MostPopular",
     "SIDSequences",
+    "save",
+    "load",
     "__version__",
 ]

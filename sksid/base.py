@@ -295,23 +295,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
 
         module_kwargs = self._module_kwargs()
         module_kwargs.update(self._params_for("module"))
-        net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
-        for prefix in ("optimizer", "iterator_train", "iterator_valid", "callbacks"):
-            net_kwargs.update({f"{prefix}__{k}": v for k, v in self._params_for(prefix).items()})
-        net_kwargs.setdefault("optimizer__weight_decay", self.weight_decay)
-        net_kwargs.setdefault("iterator_train__seed", seed)
-        self.net_ = SIDNet(
-            module=self._module_class,
-            optimizer=torch.optim.AdamW,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            device=self.device_,
-            callbacks=self._make_callbacks(valid_fn),
-            verbose=int(bool(self.verbose)),
-            compile_forward=self._use_compile(),
-            **net_kwargs,
-        )
+        self.net_ = self._build_net(self._module_class, module_kwargs, self._make_callbacks(valid_fn), seed)
         train = self._train_inputs(inputs, targets)
         devices = [torch.cuda.current_device()] if self.device_.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
@@ -327,6 +311,30 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
             {k: row[k] for k in ("epoch", "train_loss", "valid_ndcg", "dur") if k in row} for row in hist
         ]
         return self
+
+    def _build_net(self, module_cls, module_kwargs, callbacks, seed):
+        """The (uninitialised) skorch net of this estimator: ``module_cls(**module_kwargs)``
+        with the estimator's training and prefixed parameters, on ``device_``.
+
+        Used by ``fit`` and by :func:`sksid.load` (which rebuilds the net of a saved model
+        from its stored module arguments, with ``callbacks=None``)."""
+        net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
+        for prefix in ("optimizer", "iterator_train", "iterator_valid", "callbacks"):
+            net_kwargs.update({f"{prefix}__{k}": v for k, v in self._params_for(prefix).items()})
+        net_kwargs.setdefault("optimizer__weight_decay", self.weight_decay)
+        net_kwargs.setdefault("iterator_train__seed", seed)
+        return SIDNet(
+            module=module_cls,
+            optimizer=torch.optim.AdamW,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            device=self.device_,
+            callbacks=callbacks,
+            verbose=int(bool(self.verbose)),
+            compile_forward=self._use_compile(),
+            **net_kwargs,
+        )
 
     def _use_compile(self):
         if self.compile == "auto":

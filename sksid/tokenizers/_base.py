@@ -383,17 +383,24 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         return self.fit(X, y, item_features=item_features).transform(X)
 
     # ---- torch training shared by ADC-SID and RQ-VAE ------------------------------------
-    def _train_module(self, module_cls, module_kwargs, data, seed, device):
-        module_kwargs = dict(module_kwargs)
-        module_kwargs.update(self._params_for("module"))
+    def _build_net(self, module_cls, module_kwargs, callbacks, seed):
+        """The (uninitialised) skorch net: ``module_cls(**module_kwargs)`` with the
+        tokenizer's training and prefixed parameters, on ``device_``.
+
+        Used by training and by :func:`sksid.load` (which rebuilds the net of a saved
+        model from its stored module arguments, with ``callbacks=None``)."""
         net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
         for prefix in ("optimizer", "iterator_train", "iterator_valid", "callbacks"):
             net_kwargs.update({f"{prefix}__{k}": v for k, v in self._params_for(prefix).items()})
         net_kwargs.setdefault("iterator_train__seed", seed)
-        net = SIDNet(module=module_cls, optimizer=torch.optim.AdamW, lr=self.lr,
-                     max_epochs=self.max_epochs, batch_size=self.batch_size, device=device,
-                     callbacks=[("codebook_refresh", CodebookRefresh(data))],
-                     verbose=int(bool(self.verbose)), **net_kwargs)
+        return SIDNet(module=module_cls, optimizer=torch.optim.AdamW, lr=self.lr,
+                      max_epochs=self.max_epochs, batch_size=self.batch_size, device=self.device_,
+                      callbacks=callbacks, verbose=int(bool(self.verbose)), **net_kwargs)
+
+    def _train_module(self, module_cls, module_kwargs, data, seed, device):
+        module_kwargs = dict(module_kwargs)
+        module_kwargs.update(self._params_for("module"))
+        net = self._build_net(module_cls, module_kwargs, [("codebook_refresh", CodebookRefresh(data))], seed)
         net.initialize()
         batch = {k: torch.as_tensor(v, device=device) for k, v in data.items()}
         net.module_.init_codebooks(generator=torch.Generator().manual_seed(seed), **batch)
