@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import os
 import warnings
 
 import numpy as np
@@ -23,7 +25,7 @@ from sklearn.utils._param_validation import StrOptions, validate_parameter_const
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, ProgressBar
 
-from ._skorch import RankingValidation, SIDNet, TimeBudget, autocast_context
+from ._skorch import RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, autocast_context
 from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -173,7 +175,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
     on the device). Shared parameters (documented on each subclass): ``max_len``,
     ``max_epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``patience``,
     ``validation_fraction``, ``top_k``, ``device``, ``random_state``, ``verbose``,
-    ``compile``.
+    ``compile``, ``checkpoint_dir``.
     """
 
     _module_class = None
@@ -189,6 +191,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         "patience": [POSITIVE_INT],
         "validation_fraction": [UNIT_INTERVAL_LEFT],
         "compile": [StrOptions({"auto"}), "boolean"],
+        "checkpoint_dir": [str, os.PathLike, None],
     }
 
     # ---- hooks ------------------------------------------------------------------------
@@ -218,20 +221,22 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         y = None if y is None else check_targets(y, len(seqs))
         return seqs, y
 
-    def _make_callbacks(self, valid_fn):
+    def _make_callbacks(self, valid_fn, checkpoint=None):
         cbs = []
         if valid_fn is not None:
             cbs.append(("valid_ndcg", RankingValidation(valid_fn, name="valid_ndcg")))
             cbs.append(("early_stopping", EarlyStopping(
                 monitor="valid_ndcg", lower_is_better=False, patience=self.patience,
                 load_best=True, sink=(print if self.verbose else (lambda *a, **k: None)))))
+        if checkpoint is not None:  # after early stopping (saves its state), before the budget
+            cbs.append(("checkpoint", checkpoint))
         if self.max_time is not None:
             cbs.append(("time_budget", TimeBudget(float(self.max_time))))
         if self.verbose:
             cbs.append(("progress", ProgressBar(postfix_keys=["train_loss"])))
         return cbs
 
-    def fit(self, X, y=None, eval_set=None):
+    def fit(self, X, y=None, eval_set=None, resume=False):
         """Fit on histories ``X`` and their next items ``y``.
 
         Every position of every ``X[i] + [y[i]]`` is a training target (causal
@@ -247,12 +252,20 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         eval_set : tuple (X_valid, y_valid), optional
             Explicit validation histories and targets for early stopping (e.g. the
             leave-last-out validation split); then no training target is held out.
+        resume : bool, default=False
+            Continue an interrupted fit from the latest checkpoint in ``checkpoint_dir``
+            (same data and parameters; ``max_epochs``, ``max_time`` and ``verbose`` may
+            change): weights, optimizer, history, RNG and early-stopping state are
+            restored, and the result equals that of an uninterrupted fit.
 
         Returns
         -------
         self
         """
         self._validate_params()
+        if resume and self.checkpoint_dir is None:
+            raise ValueError("fit(resume=True) needs checkpoint_dir: the directory the interrupted "
+                             "fit wrote its checkpoints to")
         seqs, y = self._validate_fit_input(X, y)
         self._prepare_catalogue(X, seqs, y)
         n_items = self.n_items_
@@ -260,6 +273,8 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
             raise ValueError(f"y contains item ids >= n_items ({n_items})")
         self._check_top_k(n_items)
         seed = check_random_state_seed(self.random_state)
+        if resume and self.random_state is None:  # the seed the interrupted fit drew
+            seed = ResumableCheckpoint.read_seed(self.checkpoint_dir)
         self.device_ = resolve_device(self.device)
         rng = np.random.RandomState(seed)
 
@@ -295,12 +310,23 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
 
         module_kwargs = self._module_kwargs()
         module_kwargs.update(self._params_for("module"))
-        self.net_ = self._build_net(self._module_class, module_kwargs, self._make_callbacks(valid_fn), seed)
         train = self._train_inputs(inputs, targets)
+        checkpoint = None
+        if self.checkpoint_dir is not None:
+            valid = () if valid_fn is None else (v_items, v_len, valid_y)
+            checkpoint = ResumableCheckpoint(
+                self.checkpoint_dir, fingerprint=self._fingerprint(train, valid, module_kwargs, seed), seed=seed)
+        self.net_ = self._build_net(self._module_class, module_kwargs,
+                                    self._make_callbacks(valid_fn, checkpoint), seed)
         devices = [torch.cuda.current_device()] if self.device_.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            self.net_.fit(train, None)
+            if resume:
+                self.net_.initialize()  # the module's initialisation draws as in a fresh fit
+                done = checkpoint.restore(self.net_)
+                self.net_.partial_fit(train, None, epochs=max(self.max_epochs - done, 0))
+            else:
+                self.net_.fit(train, None)
         # the validation callbacks hold closures and a copy of the best weights: they
         # are training-time state, dropped so the fitted model pickles small and clean
         self.net_.callbacks = None
@@ -335,6 +361,36 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
             compile_forward=self._use_compile(),
             **net_kwargs,
         )
+
+    #: parameters that may change between an interrupted fit and its resume
+    _resumable_params = ("max_epochs", "max_time", "verbose", "checkpoint_dir")
+
+    def _fingerprint(self, train, valid, module_kwargs, seed):
+        """sha256 of the training data, validation data, module arguments, seed and the
+        parameters a resumed fit must share with the interrupted one."""
+        h = hashlib.sha256()
+
+        def add(value):
+            if isinstance(value, np.ndarray):
+                h.update(f"{value.dtype.str}{value.shape}".encode())
+                h.update(np.ascontiguousarray(value).tobytes())
+            else:
+                h.update(repr(value).encode())
+
+        for key in sorted(train):
+            add(key)
+            add(np.asarray(train[key]))
+        for arr in valid:
+            add(np.asarray(arr))
+        for key in sorted(module_kwargs):
+            add(key)
+            add(module_kwargs[key])
+        params = self.get_params(deep=False)
+        for key in sorted(params):
+            if key not in self._resumable_params:
+                add((key, params[key]))
+        add(seed)
+        return h.hexdigest()
 
     def _use_compile(self):
         if self.compile == "auto":

@@ -45,6 +45,7 @@ import io
 import json
 import math
 import os
+import pathlib
 import re
 import tempfile
 import zipfile
@@ -123,12 +124,17 @@ class _Writer:
                     raise TypeError(f"cannot save {where}: dict key {k!r} is not a str or int")
                 items.append([k, self.value(x, f"{where}[{k!r}]")])
             return {_TAG: "dict", "items": items}
+        if isinstance(v, torch.device):
+            return {_TAG: "device", "value": str(v)}
+        if isinstance(v, os.PathLike):
+            return {_TAG: "path", "value": os.fspath(v)}
         if type(v).__name__ in self._classes and self._classes[type(v).__name__] is type(v):
             return self.estimator(v, where)
         raise TypeError(
             f"cannot save {where}: a {type(v).__module__}.{type(v).__qualname__} is not representable "
-            "in sksid's safe format (numbers, strings, lists, tuples, dicts, numpy arrays and sksid "
-            "estimators are); use pickle/joblib for such a model, and load it from trusted sources only")
+            "in sksid's safe format (numbers, strings, lists, tuples, dicts, numpy arrays, "
+            "paths, torch devices and sksid estimators are); use pickle/joblib for such a model, and load "
+            "it from trusted sources only")
 
     def array(self, a, where):
         if a.dtype.kind in "OU" and all(isinstance(x, str) for x in a.ravel().tolist()):
@@ -288,6 +294,10 @@ class _Reader:
                 return self.array(v, where)
             if tag == "strarray":
                 return np.array([str(x) for x in v["values"]], dtype=object).reshape(v["shape"])
+            if tag == "device":
+                return torch.device(str(v["value"]))
+            if tag == "path":
+                return pathlib.Path(str(v["value"]))
             if tag == "tuple":
                 return tuple(self.value(x, f"{where}[{i}]") for i, x in enumerate(v["items"]))
             if tag == "dict":

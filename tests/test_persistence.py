@@ -37,7 +37,8 @@ def _fitted(name, data):
     if name == "MostPopular":
         return MostPopular(top_k=5, exclude_seen=True).fit(X, y)
     if name == "SASRec":
-        return tiny_sasrec(module__n_heads=1, optimizer__betas=(0.8, 0.99)).fit(X, y)
+        return tiny_sasrec(module__n_heads=1, optimizer__betas=(0.8, 0.99), device=torch.device("cpu"),
+                           checkpoint_dir=None).fit(X, y)
     if name == "IntRR":
         return IntRRRecommender(**TINY_SID, uid_weight=0.5, code_order=[2, 0, 1]).fit(X, y, codes=codes)
     if name == "TIGER":
@@ -102,7 +103,7 @@ def test_round_trip_every_estimator(name, data, tmp_path):
 
 def test_unfitted_estimator_and_nested_params(tmp_path):
     est = ADCSIDTokenizer(codebook_size=8, modality_dims=[("text", 4), ("collab", 2)],
-                          behavior_estimator=tiny_sasrec(module__n_heads=1))
+                          behavior_estimator=tiny_sasrec(module__n_heads=1, checkpoint_dir=tmp_path / "c"))
     sksid.save(est, tmp_path / "t.sksid")
     loaded = sksid.load(tmp_path / "t.sksid")
     assert loaded.modality_dims == [("text", 4), ("collab", 2)]

@@ -141,7 +141,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
     _exact_auto_max_prefixes = 4096
 
     # -- fit ---------------------------------------------------------------------------------
-    def fit(self, X, y=None, eval_set=None, codes=None, weights=None):
+    def fit(self, X, y=None, eval_set=None, codes=None, weights=None, resume=False):
         """Fit on histories ``X`` (and next items ``y``) with the catalogue's codes.
 
         Parameters
@@ -157,6 +157,9 @@ class SIDRecommenderBase(TorchSequentialRecommender):
             Codes for plain-list ``X`` (override those of an ``SIDSequences``).
         weights : array-like of shape (n_items, L), optional
             Per-code loss weights (ones when absent).
+        resume : bool, default=False
+            Continue an interrupted fit from ``checkpoint_dir`` (see
+            :meth:`TorchSequentialRecommender.fit`).
 
         Returns
         -------
@@ -164,7 +167,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         """
         self._fit_codes = (codes, weights)
         try:
-            return super().fit(X, y, eval_set=eval_set)
+            return super().fit(X, y, eval_set=eval_set, resume=resume)
         finally:
             del self._fit_codes
 

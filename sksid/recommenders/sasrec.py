@@ -54,6 +54,11 @@ class SASRecRecommender(TorchSequentialRecommender):
         1 prints skorch's epoch table, 2 adds a batch progress bar.
     compile : {"auto", True, False}, default="auto"
         ``torch.compile`` the training forward (auto: on CUDA only).
+    checkpoint_dir : str, path-like or None, default=None
+        Directory where a skorch checkpoint is written at the end of every epoch
+        (weights, optimizer, history, RNG and early-stopping state);
+        ``fit(..., resume=True)`` continues an interrupted fit from it and gives the
+        model an uninterrupted fit would have given (see ``docs/persistence.md``).
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*``,
         ``callbacks__*`` parameters.
@@ -86,7 +91,7 @@ class SASRecRecommender(TorchSequentialRecommender):
     def __init__(self, d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2, max_len=20,
                  max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, patience=5,
                  validation_fraction=0.1, top_k=10, exclude_seen=False, device="auto",
-                 random_state=None, verbose=0, compile="auto", **kwargs):
+                 random_state=None, verbose=0, compile="auto", checkpoint_dir=None, **kwargs):
         self.d_model = d_model
         self.n_layers = n_layers
         self.n_heads = n_heads
@@ -106,6 +111,7 @@ class SASRecRecommender(TorchSequentialRecommender):
         self.random_state = random_state
         self.verbose = verbose
         self.compile = compile
+        self.checkpoint_dir = checkpoint_dir
         self._store_prefixed(kwargs)
 
     def _module_kwargs(self):

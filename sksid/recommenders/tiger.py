@@ -56,6 +56,11 @@ class TIGERRecommender(SIDRecommenderBase):
     random_state : int or None, default=None
     verbose : int, default=0
     compile : {"auto", True, False}, default="auto"
+    checkpoint_dir : str, path-like or None, default=None
+        Directory where a skorch checkpoint is written at the end of every epoch
+        (weights, optimizer, history, RNG and early-stopping state);
+        ``fit(..., resume=True)`` continues an interrupted fit from it and gives the
+        model an uninterrupted fit would have given (see ``docs/persistence.md``).
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*``, ``callbacks__*``.
 
@@ -86,7 +91,7 @@ class TIGERRecommender(SIDRecommenderBase):
                  max_len=20, code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20, top_k=10, max_epochs=100, max_time=None,
                  batch_size=256, lr=1e-3, weight_decay=0.0, patience=10, validation_fraction=0.1,
-                 device="auto", random_state=None, verbose=0, compile="auto", **kwargs):
+                 device="auto", random_state=None, verbose=0, compile="auto", checkpoint_dir=None, **kwargs):
         self.d_model = d_model
         self.n_layers = n_layers
         self.n_heads = n_heads
@@ -113,6 +118,7 @@ class TIGERRecommender(SIDRecommenderBase):
         self.random_state = random_state
         self.verbose = verbose
         self.compile = compile
+        self.checkpoint_dir = checkpoint_dir
         self._store_prefixed(kwargs)
 
     def _sid_module_kwargs(self):

@@ -1,0 +1,141 @@
+"""Checkpoint and resume: a fit interrupted after some epochs and resumed from its skorch
+checkpoint (``checkpoint_dir`` + ``fit(..., resume=True)``) gives exactly the model of an
+uninterrupted fit (weights, predictions, history, early stopping)."""
+import os
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from sksid import IntRRRecommender, SASRecRecommender
+from sksid._skorch import ResumableCheckpoint, SIDNet
+from sksid.base import clone_module_state
+
+CODES = np.stack([np.arange(30) % 4, np.arange(30) // 4 % 4, np.arange(30) // 16], 1)
+
+
+def _sasrec(**kw):
+    # dropout > 0: the resumed epochs must draw the same dropout masks (restored RNG state)
+    return SASRecRecommender(**{**dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, dropout=0.3,
+                                       max_epochs=6, patience=2, batch_size=64, device="cpu",
+                                       random_state=0), **kw})
+
+
+def _intrr(**kw):
+    return IntRRRecommender(**{**dict(d_model=16, n_layers=1, n_heads=2, head_dim=8, d_ff=32,
+                                      dropout=0.3, max_epochs=5, patience=2, batch_size=64,
+                                      device="cpu", random_state=0), **kw})
+
+
+def _fit(est, X, y, **kw):
+    if isinstance(est, IntRRRecommender):
+        kw["codes"] = CODES
+    return est.fit(X, y, **kw)
+
+
+def _crash_at_epoch(monkeypatch, n_done):
+    """Make training die (as a killed job would) at the start of epoch ``n_done + 1``."""
+    original = SIDNet.on_epoch_begin
+
+    def on_epoch_begin(self, net, *args, **kwargs):
+        if len(net.history) == n_done:
+            raise RuntimeError("simulated crash")
+        return original(self, net, *args, **kwargs)
+    monkeypatch.setattr(SIDNet, "on_epoch_begin", on_epoch_begin)
+
+
+def _assert_same_model(a, b, X):
+    sa, sb = clone_module_state(a.net_.module_), clone_module_state(b.net_.module_)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert np.array_equal(sa[k].numpy(), sb[k].numpy()), k
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    strip = [{k: v for k, v in row.items() if k != "dur"} for row in a.history_]
+    assert strip == [{k: v for k, v in row.items() if k != "dur"} for row in b.history_]
+    assert a.n_epochs_ == b.n_epochs_
+
+
+@pytest.mark.parametrize("make", [_sasrec, _intrr], ids=["SASRec", "IntRR"])
+def test_crashed_fit_resumes_to_the_uninterrupted_model(make, synthetic_sequences, tmp_path, monkeypatch):
+    X, y = synthetic_sequences
+    ref = _fit(make(), X, y)
+    ckpt = tmp_path / "ckpt"
+    est = make(checkpoint_dir=str(ckpt))
+    with monkeypatch.context() as m:
+        _crash_at_epoch(m, 2)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            _fit(est, X, y)
+    assert (ckpt / "latest").read_text() == "epoch-00002"
+    assert sorted(os.listdir(ckpt)) == ["epoch-00002", "latest"]  # older checkpoints removed
+    resumed = _fit(clone(est), X, y, resume=True)
+    assert ref.n_epochs_ > 2
+    _assert_same_model(resumed, ref, X)
+
+
+@pytest.fixture
+def noisy_eval_set(synthetic_sequences):
+    """Validation targets unrelated to the pattern: NDCG peaks early, early stopping ends
+    the fit (patience 2: epochs 1-4, the best is epoch 2, whose weights are restored)."""
+    X, _ = synthetic_sequences
+    return X[:60], np.random.RandomState(1).randint(0, 30, 60)
+
+
+def test_time_budget_stop_then_resume(synthetic_sequences, noisy_eval_set, tmp_path):
+    """A fit stopped by max_time continues with max_time lifted."""
+    X, y = synthetic_sequences
+    ref = _sasrec(max_epochs=12).fit(X, y, eval_set=noisy_eval_set)
+    assert ref.n_epochs_ < 12  # early stopping ended the reference fit
+    est = _sasrec(max_epochs=12, max_time=1e-9, checkpoint_dir=tmp_path)
+    est.fit(X, y, eval_set=noisy_eval_set)
+    assert est.n_epochs_ == 1
+    est.set_params(max_time=None).fit(X, y, eval_set=noisy_eval_set, resume=True)
+    _assert_same_model(est, ref, X)
+    # a finished fit resumed again has nothing left to train and gives the same model
+    again = clone(est).fit(X, y, eval_set=noisy_eval_set, resume=True)
+    _assert_same_model(again, ref, X)
+
+
+def test_early_stopping_state_survives_a_crash(synthetic_sequences, noisy_eval_set, tmp_path, monkeypatch):
+    """Crash after epoch 3 (one miss since the best epoch 2): the resumed fit stops after
+    epoch 4 and restores epoch 2's weights, as the uninterrupted fit does."""
+    import torch
+
+    X, y = synthetic_sequences
+    ref = _sasrec(max_epochs=12).fit(X, y, eval_set=noisy_eval_set)
+    est = _sasrec(max_epochs=12, checkpoint_dir=tmp_path)
+    with monkeypatch.context() as m:
+        _crash_at_epoch(m, 3)
+        with pytest.raises(RuntimeError):
+            est.fit(X, y, eval_set=noisy_eval_set)
+    state = torch.load(tmp_path / "epoch-00003" / "training_state.pt", weights_only=True)
+    stopping = state["callbacks"]["early_stopping"]
+    assert stopping["misses_"] == 1 and stopping["best_epoch_"] == 2
+    assert stopping["best_model_weights_"] is not None
+    est.fit(X, y, eval_set=noisy_eval_set, resume=True)
+    assert est.n_epochs_ == ref.n_epochs_ == 4
+    _assert_same_model(est, ref, X)
+
+
+def test_resume_with_random_state_none_uses_the_stored_seed(synthetic_sequences, tmp_path, monkeypatch):
+    X, y = synthetic_sequences
+    est = _sasrec(random_state=None, max_epochs=3, checkpoint_dir=tmp_path)
+    with monkeypatch.context() as m:
+        _crash_at_epoch(m, 1)
+        with pytest.raises(RuntimeError):
+            est.fit(X, y)
+    seed = ResumableCheckpoint.read_seed(tmp_path)
+    resumed = est.fit(X, y, resume=True)
+    _assert_same_model(resumed, _sasrec(random_state=seed, max_epochs=3).fit(X, y), X)
+
+
+def test_resume_errors(synthetic_sequences, tmp_path):
+    X, y = synthetic_sequences
+    with pytest.raises(ValueError, match=r"resume=True\) needs checkpoint_dir"):
+        _sasrec().fit(X, y, resume=True)
+    with pytest.raises(ValueError, match=r"no checkpoint to resume from"):
+        _sasrec(checkpoint_dir=tmp_path / "empty").fit(X, y, resume=True)
+    _sasrec(max_epochs=1, checkpoint_dir=tmp_path).fit(X, y)
+    with pytest.raises(ValueError, match=r"written by a fit on other data or with other parameters"):
+        _sasrec(max_epochs=1, checkpoint_dir=tmp_path).fit(X[:-1], y[:-1], resume=True)
+    with pytest.raises(ValueError, match=r"written by a fit on other data or with other parameters"):
+        _sasrec(max_epochs=1, lr=0.01, checkpoint_dir=tmp_path).fit(X, y, resume=True)
