@@ -443,8 +443,8 @@ def load(path):
         raw_meta = _read_member(zf, _META, source)
         try:
             meta = json.loads(raw_meta.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{source}: {_META} is not valid JSON ({exc})") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise ValueError(f"{source}: {_META} is not valid JSON ({exc!r:.200})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ValueError(f"{source}: {_META} does not describe an sksid model (format "
                              f"{meta.get('format') if isinstance(meta, dict) else None!r})")
@@ -463,7 +463,10 @@ def load(path):
             raise ValueError(f"{source}: {_WEIGHTS} is not a valid safetensors file ({exc})") from None
     if "root" not in meta:
         raise ValueError(f"{source}: {_META} has no 'root' estimator")
-    root = _Reader(arrays, weights, source).value(meta["root"], "estimator")
+    try:
+        root = _Reader(arrays, weights, source).value(meta["root"], "estimator")
+    except RecursionError:
+        raise ValueError(f"{source}: {_META} nests estimators too deeply") from None
     from sklearn.base import BaseEstimator
 
     if not isinstance(root, BaseEstimator):
