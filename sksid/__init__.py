@@ -11,8 +11,12 @@ Recommenders (``fit(X, y)`` / ``predict(X) -> (n_users, top_k)`` on histories):
 :class:`IntRRRecommender`, :class:`TIGERRecommender`, :class:`SASRecRecommender`,
 :class:`MostPopular`.
 
+Ranker (``fit(X, y, codes=, weights=)`` / ``predict_proba(X)`` on (user, item) rows, CTR):
+:class:`SIDRanker`.
+
 Submodules: :mod:`sksid.datasets`, :mod:`sksid.features`, :mod:`sksid.model_selection`,
-:mod:`sksid.metrics`, :mod:`sksid.nn` (torch modules), :mod:`sksid.testing`.
+:mod:`sksid.metrics`, :mod:`sksid.interactions`, :mod:`sksid.nn` (torch modules),
+:mod:`sksid.testing`.
 
 Examples
 --------
@@ -20,6 +24,7 @@ Examples
 >>> from sksid import ADCSIDTokenizer, IntRRRecommender
 >>> pipe = Pipeline([("tok", ADCSIDTokenizer()), ("rec", IntRRRecommender())])
 """
+from .ranker import SIDRanker
 from .recommenders import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender
 from .sequences import SIDSequences
 from .tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
@@ -35,6 +40,7 @@ __all__ = [
     "TIGERRecommender",
     "SASRecRecommender",
     "MostPopular",
+    "SIDRanker",
     "SIDSequences",
     "__version__",
 ]
