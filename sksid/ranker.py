@@ -62,9 +62,10 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
 
     A binary classifier (skorch-trained :class:`~sksid.nn.ranker.PPNetRanker`). The item
     representation follows what ``fit`` receives: no codes -> an item-ID embedding; codes
-    -> one embedding per code level, concatenated (plus the item-ID embedding with
-    ``item_id=True``); codes and weights -> each code embedding scaled (or gated) by its
-    importance weight, as ADC-SID feeds its behavioural weights to the ranking model.
+    -> the item-ID embedding and one embedding per code level, concatenated (SIDs alone
+    with ``item_id=False``); codes and weights -> each code embedding scaled (or gated) by
+    its importance weight. ADC-SID feeds the ranking model "both the mapping between item
+    IDs and SIDs and the learned importance weights", hence item ID + SIDs by default.
     Inside ``Pipeline([("tok", ADCSIDTokenizer()), ("rank", SIDRanker())])`` the
     tokenizer hands codes and weights over (:class:`~sksid.interactions.SIDInteractions`).
 
@@ -85,8 +86,10 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
         of ADC-SID's experiments); ``"mlp"``: a plain MLP.
     gate_hidden_dim : int, default=64
         Hidden width of each PPNet gate network.
-    item_id : bool or "auto", default="auto"
-        Include the item-ID embedding. ``"auto"``: only when no codes are given.
+    item_id : bool, default=True
+        Include the item-ID embedding. ``False`` (needs codes): items are represented
+        by their SIDs alone, so every item with codes is represented alike whether it
+        had training rows or not.
     code_weights : bool, default=True
         Use the codes' importance weights when given (``False``: every code counts alike).
     weight_mode : {"scale", "gate"}, default="scale"
@@ -96,7 +99,7 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
     history_len : int, default=20
         Previous positive items averaged into the history feature; 0 switches it off.
     dropout : float, default=0.0
-    max_epochs : int, default=10
+    max_epochs : int, default=20
     batch_size : int, default=512
     lr : float, default=1e-3
     weight_decay : float, default=0.0
@@ -150,7 +153,7 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
     >>> clf = SIDRanker(max_epochs=30, lr=1e-2, validation_fraction=0.0, device="cpu",
     ...                 random_state=0).fit(X, y, codes=codes)
     >>> clf.predict_proba(X).shape, clf.item_representation_
-    ((400, 2), 'sid')
+    ((400, 2), 'id+sid')
     >>> bool(clf.score(X, y) > 0.9)
     True
     """
@@ -161,7 +164,7 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
         "hidden_dims": [tuple, list],
         "backbone": [StrOptions({"ppnet", "mlp"})],
         "gate_hidden_dim": [POSITIVE_INT],
-        "item_id": [StrOptions({"auto"}), "boolean"],
+        "item_id": ["boolean"],
         "code_weights": ["boolean"],
         "weight_mode": [StrOptions(set(WEIGHT_MODES))],
         "history_len": [NON_NEGATIVE_INT],
@@ -176,8 +179,8 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
     }
 
     def __init__(self, embedding_dim=16, hidden_dims=(64, 32), backbone="ppnet", gate_hidden_dim=64,
-                 item_id="auto", code_weights=True, weight_mode="scale", history_len=20, dropout=0.0,
-                 max_epochs=10, batch_size=512, lr=1e-3, weight_decay=0.0, patience=2,
+                 item_id=True, code_weights=True, weight_mode="scale", history_len=20, dropout=0.0,
+                 max_epochs=20, batch_size=512, lr=1e-3, weight_decay=0.0, patience=2,
                  validation_fraction=0.1, max_time=None, user_col="user_id", item_col="item_id",
                  time_col="timestamp", device="auto", random_state=None, verbose=0, **kwargs):
         self.embedding_dim = embedding_dim
@@ -305,7 +308,7 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
                                  "tokenizer on the whole catalogue")
         if not self.code_weights:
             weights = None
-        use_id = (codes is None) if self.item_id == "auto" else bool(self.item_id)
+        use_id = bool(self.item_id)
         if codes is None and not use_id:
             raise ValueError("item_id=False needs codes: pass fit(X, y, codes=...) or use a tokenizer")
         self.codes_, self.weights_ = codes, weights

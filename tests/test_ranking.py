@@ -137,7 +137,8 @@ def test_gauc_one_group_is_auc_and_bad_input():
 # ---------------------------------------------------------------------- SIDRanker
 def test_ranker_classifier_api_and_representations():
     X, y, codes, weights = synthetic()
-    for kw, rep in (({}, "id"), ({"codes": codes}, "sid"), ({"codes": codes, "weights": weights}, "sid+weights")):
+    for kw, rep in (({}, "id"), ({"codes": codes}, "id+sid"), ({"codes": codes, "weights": weights},
+                                                                 "id+sid+weights")):
         clf = SIDRanker(**TINY).fit(X, y, **kw)
         assert clf.item_representation_ == rep
         proba = clf.predict_proba(X)
@@ -145,9 +146,11 @@ def test_ranker_classifier_api_and_representations():
         assert set(np.unique(clf.predict(X))) <= {0, 1}
         np.testing.assert_array_equal(clf.classes_, [0, 1])
         np.testing.assert_allclose(clf.decision_function(X) > 0, proba[:, 1] > 0.5)
-    both = SIDRanker(item_id=True, **TINY).fit(X, y, codes=codes, weights=weights)
-    assert both.item_representation_ == "id+sid+weights"
-    assert SIDRanker(code_weights=False, **TINY).fit(X, y, codes=codes, weights=weights).item_representation_ == "sid"
+    sid = SIDRanker(item_id=False, **TINY).fit(X, y, codes=codes, weights=weights)
+    assert sid.item_representation_ == "sid+weights"
+    assert SIDRanker(code_weights=False, **TINY).fit(X, y, codes=codes, weights=weights).item_representation_ == "id+sid"
+    with pytest.raises(ValueError, match="item_id=False needs codes"):
+        SIDRanker(item_id=False, **TINY).fit(X, y)
     for mode in ("gate",):
         assert SIDRanker(weight_mode=mode, backbone="mlp", **TINY).fit(X, y, codes=codes, weights=weights)
 
@@ -247,7 +250,7 @@ def test_pipeline_on_movielens_slice_no_test_row_reaches_the_tokenizer(ml_slice,
     assert tok.input_kind_ == "interactions" and tok.codes_.shape[0] == 1682
     # the behaviour model saw the positive training rows only
     assert tok.item_popularity_.sum() == int(train["label"].sum())
-    assert pipe.named_steps["rank"].item_representation_ == "sid+weights"
+    assert pipe.named_steps["rank"].item_representation_ == "id+sid+weights"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cold users / items in the later rows
         proba = pipe.predict_proba(test[COLS])
