@@ -13,8 +13,12 @@ Recommenders (``fit(X, y)`` / ``predict(X) -> (n_users, top_k)`` on histories):
 
 Persistence without pickle: :func:`save` / :func:`load` (see :mod:`sksid.persistence`).
 
+Ranker (``fit(X, y, codes=, weights=)`` / ``predict_proba(X)`` on (user, item) rows, CTR):
+:class:`SIDRanker`.
+
 Submodules: :mod:`sksid.datasets`, :mod:`sksid.features`, :mod:`sksid.model_selection`,
-:mod:`sksid.metrics`, :mod:`sksid.nn` (torch modules), :mod:`sksid.testing`.
+:mod:`sksid.metrics`, :mod:`sksid.interactions`, :mod:`sksid.nn` (torch modules),
+:mod:`sksid.testing`.
 
 Examples
 --------
@@ -22,6 +26,7 @@ Examples
 >>> from sksid import ADCSIDTokenizer, IntRRRecommender
 >>> pipe = Pipeline([("tok", ADCSIDTokenizer()), ("rec", IntRRRecommender())])
 """
+from .ranker import SIDRanker
 from .recommenders import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender
 from .persistence import load, save
 from .sequences import SIDSequences
@@ -38,6 +43,7 @@ __all__ = [
     "TIGERRecommender",
     "SASRecRecommender",
     "MostPopular",
+    "SIDRanker",
     "SIDSequences",
     "save",
     "load",

@@ -29,7 +29,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 __all__ = ["SIDNet", "DeviceBatchIterator", "RankingValidation", "TimeBudget", "ResumableCheckpoint",
-           "autocast_context"]
+           "autocast_context", "torch_seed", "eval_batches"]
 
 
 def autocast_context(device: str, enabled: bool = True):
@@ -37,6 +37,36 @@ def autocast_context(device: str, enabled: bool = True):
     if enabled and str(device).startswith("cuda"):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def torch_seed(seed: int, device: str):
+    """Seed torch for a fit without touching the global RNG state (it is restored after)."""
+    devices = [torch.cuda.current_device()] if str(device).startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def eval_batches(module, fn, arrays, batch_size: int, device: str):
+    """Run ``fn(*tensors)`` over row batches of ``arrays`` in eval mode.
+
+    ``fn`` returns a tensor or a tuple of tensors per batch (on the device, no grad,
+    bf16 autocast on CUDA); the results come back as numpy arrays, concatenated.
+    """
+    was_training = module.training
+    module.eval()
+    parts = []
+    n = arrays[0].shape[0]
+    try:
+        with torch.no_grad(), autocast_context(device):
+            for b in range(0, n, batch_size):
+                out = fn(*(torch.as_tensor(a[b:b + batch_size], device=device) for a in arrays))
+                out = out if isinstance(out, tuple) else (out,)
+                parts.append([(t.float() if t.is_floating_point() else t).cpu().numpy() for t in out])
+    finally:
+        module.train(was_training)
+    return tuple(np.concatenate(col) for col in zip(*parts))
 
 
 class DeviceBatchIterator:

@@ -25,7 +25,8 @@ from sklearn.utils._param_validation import StrOptions, validate_parameter_const
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, ProgressBar
 
-from ._skorch import RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, autocast_context
+from ._skorch import (RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, autocast_context,
+                      eval_batches, torch_seed)
 from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -84,6 +85,16 @@ class SkorchParamsMixin:
     def _params_for(self, prefix: str) -> dict:
         p = prefix + "__"
         return {k[len(p):]: getattr(self, k) for k in self._prefixed_names() if k.startswith(p)}
+
+    def _net_kwargs(self, module_kwargs: dict) -> dict:
+        """skorch keyword arguments: the module's (overridden by ``module__*``) and every
+        other prefixed parameter."""
+        module_kwargs = dict(module_kwargs)
+        module_kwargs.update(self._params_for("module"))
+        net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
+        for prefix in ("optimizer", "iterator_train", "iterator_valid", "callbacks"):
+            net_kwargs.update({f"{prefix}__{k}": v for k, v in self._params_for(prefix).items()})
+        return net_kwargs
 
 
 class BaseRecommender(BaseEstimator):
@@ -318,9 +329,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
                 self.checkpoint_dir, fingerprint=self._fingerprint(train, valid, module_kwargs, seed), seed=seed)
         self.net_ = self._build_net(self._module_class, module_kwargs,
                                     self._make_callbacks(valid_fn, checkpoint), seed)
-        devices = [torch.cuda.current_device()] if self.device_.startswith("cuda") else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with torch_seed(seed, self.device_):
             if resume:
                 self.net_.initialize()  # the module's initialisation draws as in a fresh fit
                 done = checkpoint.restore(self.net_)
@@ -344,9 +353,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
 
         Used by ``fit`` and by :func:`sksid.load` (which rebuilds the net of a saved model
         from its stored module arguments, with ``callbacks=None``)."""
-        net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
-        for prefix in ("optimizer", "iterator_train", "iterator_valid", "callbacks"):
-            net_kwargs.update({f"{prefix}__{k}": v for k, v in self._params_for(prefix).items()})
+        net_kwargs = self._net_kwargs(module_kwargs)
         net_kwargs.setdefault("optimizer__weight_decay", self.weight_decay)
         net_kwargs.setdefault("iterator_train__seed", seed)
         return SIDNet(
@@ -422,21 +429,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         bf16 autocast on CUDA); the results come back as numpy arrays, concatenated.
         """
         batch_size = batch_size or max(self.batch_size, 256)
-        was_training = module.training
-        module.eval()
-        dev = self.device_
-        parts = []
-        try:
-            with torch.no_grad(), autocast_context(dev):
-                for b in range(0, items.shape[0], batch_size):
-                    it = torch.as_tensor(items[b:b + batch_size], device=dev)
-                    ln = torch.as_tensor(lengths[b:b + batch_size], device=dev)
-                    out = fn(it, ln)
-                    out = out if isinstance(out, tuple) else (out,)
-                    parts.append([(t.float() if t.is_floating_point() else t).cpu().numpy() for t in out])
-        finally:
-            module.train(was_training)
-        return tuple(np.concatenate(col) for col in zip(*parts))
+        return eval_batches(module, fn, (items, lengths), batch_size, self.device_)
 
     def _predict_padded(self, module, items, lengths, k, batch_size=None, validation=False):
         """Top-``k`` ids for padded histories; empty ones get the popularity ranking.

@@ -11,6 +11,9 @@ relevant item, at cut-off ``k`` and 0-based rank ``r`` of the target:
 all 0 when the target is not in the first ``k``, averaged over users. If an id is
 repeated in ``y_pred[u]`` its first position counts. Padding ids (e.g. ``-1``) in ``y_pred``
 never match: ``y_true`` must hold non-negative ids.
+
+CTR ranking (binary labels per (user, item) row): :func:`gauc` and :data:`gauc_scorer`;
+plain AUC is scikit-learn's :func:`~sklearn.metrics.roc_auc_score`.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from ._validation import check_codes
 __all__ = [
     "recall_at_k", "ndcg_at_k", "mrr_at_k", "ranking_report", "popularity_strata",
     "make_ranking_scorer", "ndcg10_scorer", "recall10_scorer",
+    "gauc", "make_gauc_scorer", "gauc_scorer",
     "code_entropy", "codebook_utilization", "collision_rate",
 ]
 
@@ -290,6 +294,122 @@ def make_ranking_scorer(metric: str = "ndcg", k: int = 10) -> Callable[..., floa
 
 ndcg10_scorer = make_ranking_scorer("ndcg", 10)
 recall10_scorer = make_ranking_scorer("recall", 10)
+
+
+# ---------------------------------------------------------------------------- CTR
+def gauc(y_true, y_score, groups) -> float:
+    """Group AUC: the impression-weighted mean of per-group (per-user) ROC AUC.
+
+    ``GAUC = sum_u n_u AUC_u / sum_u n_u`` over the groups ``u`` whose rows hold both
+    classes, ``n_u`` the number of rows (impressions) of group ``u``; groups with a
+    single class have no AUC and are left out, as in ADC-SID's evaluation. Each
+    ``AUC_u`` is :func:`sklearn.metrics.roc_auc_score` (ties count one half).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_rows,)
+        Binary labels (0/1 or False/True).
+    y_score : array-like of shape (n_rows,)
+        Scores, greater means more likely positive.
+    groups : array-like of shape (n_rows,)
+        Group (user) of each row.
+
+    Returns
+    -------
+    float
+        NaN (with a warning) when no group holds both classes.
+
+    Examples
+    --------
+    >>> gauc([1, 0, 1, 0, 1], [0.9, 0.1, 0.2, 0.8, 0.5], groups=[0, 0, 1, 1, 2])
+    0.5
+    """
+    import warnings
+
+    from sklearn.metrics import roc_auc_score
+
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    groups = np.asarray(groups)
+    n = y_true.shape[0]
+    if y_true.ndim != 1 or y_score.shape != (n,) or groups.shape != (n,):
+        raise ValueError(f"y_true, y_score and groups must be 1-D of one length, got shapes "
+                         f"{y_true.shape}, {y_score.shape}, {groups.shape}")
+    if n == 0:
+        raise ValueError("gauc needs at least one row")
+    labels = np.unique(y_true)
+    if not np.isin(labels, [0, 1]).all():
+        raise ValueError(f"y_true must be binary (0/1), got the values {labels[:10].tolist()}")
+    if not np.all(np.isfinite(y_score)):
+        raise ValueError("y_score contains NaN or inf")
+    y_true = y_true.astype(np.int64)
+    _, inv = np.unique(groups, return_inverse=True)
+    order = np.argsort(inv.reshape(-1), kind="stable")
+    bounds = np.flatnonzero(np.diff(inv.reshape(-1)[order])) + 1
+    total, weight = 0.0, 0
+    for rows in np.split(order, bounds):
+        yt = y_true[rows]
+        if yt.min() == yt.max():
+            continue
+        total += rows.size * roc_auc_score(yt, y_score[rows])
+        weight += rows.size
+    if weight == 0:
+        warnings.warn("gauc: no group holds both classes; GAUC is undefined (NaN)", UserWarning,
+                      stacklevel=2)
+        return float("nan")
+    return float(total / weight)
+
+
+class _GAUCScorer:
+    """Callable ``scorer(estimator, X, y) -> float``: GAUC of ``predict_proba(X)[:, 1]``."""
+
+    def __init__(self, group_col):
+        self.group_col = group_col
+
+    def __call__(self, estimator, X, y) -> float:
+        if hasattr(X, "columns"):
+            if self.group_col not in X.columns:
+                raise ValueError(f"{self!r}: X has no column {self.group_col!r}")
+            groups = X[self.group_col].to_numpy()
+        else:
+            groups = np.asarray(X)[:, 0]
+        return gauc(y, np.asarray(estimator.predict_proba(X))[:, 1], groups)
+
+    def __repr__(self) -> str:
+        return f"make_gauc_scorer(group_col={self.group_col!r})"
+
+
+def make_gauc_scorer(group_col: str = "user_id") -> Callable[..., float]:
+    """A GridSearchCV scorer: :func:`gauc` of ``estimator.predict_proba(X)[:, 1]``.
+
+    Parameters
+    ----------
+    group_col : str, default="user_id"
+        Column of the DataFrame ``X`` holding the group of each row (for an array
+        ``X``, its first column).
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y) -> float``, greater is better; picklable.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> class Fixed:
+    ...     def predict_proba(self, X):
+    ...         p = X["item_id"].to_numpy() / 10.0
+    ...         return np.stack([1 - p, p], 1)
+    >>> X = pd.DataFrame({"user_id": [0, 0, 1, 1], "item_id": [9, 1, 2, 8]})
+    >>> make_gauc_scorer()(Fixed(), X, [1, 0, 1, 0])
+    0.5
+    """
+    if not isinstance(group_col, str):
+        raise ValueError(f"group_col must be a str, got {group_col!r}")
+    return _GAUCScorer(group_col)
+
+
+gauc_scorer = make_gauc_scorer()
 
 
 # ------------------------------------------------------------------------ quantisation

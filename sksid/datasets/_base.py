@@ -42,6 +42,11 @@ class SequenceDataset:
         Original user id of each user.
     name : str
         Short dataset name, e.g. ``"ml-100k"``.
+    interactions : pandas.DataFrame or None
+        The raw interaction rows where the loader has them (MovieLens-100k): columns
+        ``user_id``, ``item_id``, ``rating``, ``timestamp``, ids in the same space as
+        :attr:`sequences` (user ``u`` is ``sequences[u]``), in file order. ``None`` for
+        data sets shipped as sequences only (Amazon Beauty has no ratings nor timestamps).
 
     Examples
     --------
@@ -64,6 +69,7 @@ class SequenceDataset:
     raw_item_ids: np.ndarray
     name: str = ""
     raw_user_ids: np.ndarray = field(default=None)
+    interactions: object = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.raw_user_ids is None:

@@ -75,6 +75,10 @@ def load_movielens_100k(min_interactions: int | None = None) -> SequenceDataset:
         (the raw placeholder genre ``unknown`` is treated as missing).
         ``raw_item_ids``/``raw_user_ids`` hold MovieLens' ids as str. Users are in
         increasing order of their MovieLens id, items in increasing item id.
+        ``interactions`` is a DataFrame of the rating rows (``user_id``, ``item_id``,
+        ``rating``, ``timestamp``; int64, file order, ids as in ``sequences``), the input
+        of the CTR ranking protocol (:func:`sksid.model_selection.temporal_split`);
+        rows removed by ``min_interactions`` are removed there too.
 
     Raises
     ------
@@ -150,6 +154,15 @@ def load_movielens_100k(min_interactions: int | None = None) -> SequenceDataset:
         texts.append(text)
         cats.append(genres)
 
+    new_user = np.full(len(user_raw), -1, dtype=np.int64)
+    new_user[kept_users] = np.arange(len(kept_users))
+    new_item = np.full(n_all, -1, dtype=np.int64)
+    new_item[old_ids] = np.arange(len(old_ids))
+    rows = pd.DataFrame({"user_id": new_user[user_codes], "item_id": new_item[item_codes],
+                         "rating": pd.to_numeric(inter["rating"]).to_numpy().astype(np.int64),
+                         "timestamp": ts.astype(np.int64)})
+    rows = rows[(rows["user_id"] >= 0) & (rows["item_id"] >= 0)].reset_index(drop=True)
+
     return SequenceDataset(
         sequences=sequences,
         n_items=len(old_ids),
@@ -160,4 +173,5 @@ def load_movielens_100k(min_interactions: int | None = None) -> SequenceDataset:
         raw_item_ids=np.asarray([item_raw[i] for i in old_ids], dtype=object),
         raw_user_ids=user_raw[kept_users],
         name="ml-100k",
+        interactions=rows,
     )

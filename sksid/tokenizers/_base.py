@@ -19,6 +19,14 @@ Input forms (``fit``, ``transform``, ``fit_transform``):
   content arrays of ``item_features`` (rows = catalogue items), and the catalogue is
   quantised. ``transform(histories)`` returns ``SIDSequences(X, codes=, weights=,
   codebook_sizes=)``.
+* **interaction frame** (a DataFrame with ``user_id`` and ``item_id`` columns, optional
+  ``timestamp``), with ``y`` the 0/1 labels: the CTR-ranking Pipeline path. The positive
+  rows, in time order, become one history per user
+  (:func:`sksid.interactions.interactions_to_histories`) and the tokenizer fits on those
+  as above; the catalogue is ``item_features``' rows, else ``n_items``, else one more
+  than the largest item id of the frame. ``transform(frame)`` returns
+  ``SIDInteractions(frame, codes=, weights=, codebook_sizes=)`` for
+  :class:`sksid.SIDRanker`. Only the rows given to ``fit`` reach the behaviour model.
 
 On feature input ``transform`` returns ``(codes, weights)``: int64 and float32 arrays of
 shape ``(n_items, L)``.
@@ -45,7 +53,7 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback
 
-from .._skorch import SIDNet
+from .._skorch import SIDNet, torch_seed
 from .._validation import (
     NON_NEGATIVE_INT,
     POSITIVE_INT,
@@ -57,6 +65,7 @@ from .._validation import (
     resolve_device,
 )
 from ..base import CPUFallbackMixin, SkorchParamsMixin
+from ..interactions import SIDInteractions, check_interactions, interactions_to_histories, is_interaction_frame
 from ..sequences import SIDSequences
 
 __all__ = ["BaseTokenizer", "CodebookRefresh", "tiger_suffix", "TORCH_TOKENIZER_CONSTRAINTS"]
@@ -254,7 +263,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         from ..recommenders.sasrec import SASRecRecommender
         return SASRecRecommender(random_state=seed, device=self.device)
 
-    def _features_from_histories(self, X, y, item_features, seed):
+    def _features_from_histories(self, X, y, item_features, seed, n_items_seen=0):
         seqs = check_sequences(X)
         if y is None:
             raise ValueError("fitting a tokenizer on interaction histories needs y (the next items)")
@@ -273,8 +282,9 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         elif self.n_items is not None:
             n_items = int(self.n_items)
         else:
-            n_items = hi + 1
-        if hi >= n_items:
+            n_items = max(hi + 1, n_items_seen)
+        if max(hi + 1, n_items_seen) > n_items:
+            hi = max(hi, n_items_seen - 1)
             raise ValueError(f"X/y contain item id {hi} but the catalogue has {n_items} items")
         est = self.behavior_estimator
         est = self._default_behavior_estimator(seed) if est is None else clone(est)
@@ -299,9 +309,10 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
 
         Parameters
         ----------
-        X : dict, DataFrame, 2-D array or list of item-id histories
+        X : dict, DataFrame, 2-D array, list of item-id histories or interaction frame
         y : array-like of int, optional
-            Next item of each history (histories only; ignored for features).
+            Next item of each history (histories), 0/1 label of each row (interaction
+            frame); ignored for features.
         item_features : dict of str to array, optional
             Content features of the catalogue (histories only).
 
@@ -314,7 +325,11 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         device = resolve_device(self.device)
         for attr in ("behavior_estimator_", "item_popularity_", "item_embeddings_", "_column_groups_"):
             self.__dict__.pop(attr, None)
-        if _is_histories(X):
+        if is_interaction_frame(X):
+            hist, nxt, n_seen = interactions_to_histories(X, y)
+            raw = self._features_from_histories(hist, nxt, item_features, seed, n_items_seen=n_seen)
+            self.input_kind_ = "interactions"
+        elif _is_histories(X):
             raw = self._features_from_histories(X, y, item_features, seed)
             self.input_kind_ = "histories"
         else:
@@ -329,9 +344,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         self._fit_scalers(raw)
         std = self._standardize(raw)
         self.device_ = device
-        devices = [torch.cuda.current_device()] if device.startswith("cuda") else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        with torch_seed(seed, device):
             self._fit_features(std, raw, seed, device)
         codes, weights, recon = self._encode(std, raw)
         self.recon_loss_ = float(np.mean(recon))
@@ -368,8 +381,21 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
             within the given rows (pass the whole catalogue).
         SIDSequences
             For a list of item-id histories (ids must lie in ``[0, n_items_)``).
+        SIDInteractions
+            For an interaction frame (item ids must lie in ``[0, n_items_)``): the rows
+            unchanged, with the catalogue's codes and weights.
         """
         check_is_fitted(self, "codes_")
+        if is_interaction_frame(X):
+            frame = X.frame if isinstance(X, SIDInteractions) else X
+            items = check_interactions(frame).items
+            if items.max() >= self.n_items_:
+                raise ValueError(
+                    f"X holds item id {int(items.max())} but the tokenizer's catalogue has "
+                    f"{self.n_items_} items and no codes for it; fit with item_features "
+                    "covering the whole catalogue (or n_items=<catalogue size>)")
+            return SIDInteractions(frame, codes=self.codes_, weights=self.weights_,
+                                   codebook_sizes=self.codebook_sizes_)
         if _is_histories(X):
             seqs = check_sequences(X, n_items=self.n_items_)
             return SIDSequences(seqs, codes=self.codes_, weights=self.weights_,
@@ -389,9 +415,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
 
         Used by training and by :func:`sksid.load` (which rebuilds the net of a saved
         model from its stored module arguments, with ``callbacks=None``)."""
-        net_kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
-        for prefix in ("optimizer", "iterator_train", "iterator_valid", "callbacks"):
-            net_kwargs.update({f"{prefix}__{k}": v for k, v in self._params_for(prefix).items()})
+        net_kwargs = self._net_kwargs(module_kwargs)
         net_kwargs.setdefault("iterator_train__seed", seed)
         return SIDNet(module=module_cls, optimizer=torch.optim.AdamW, lr=self.lr,
                       max_epochs=self.max_epochs, batch_size=self.batch_size, device=self.device_,

@@ -293,7 +293,7 @@ class ADCSIDTokenizer(BaseTokenizer):
 
         Parameters
         ----------
-        X : dict, DataFrame, 2-D array or list of item-id histories
+        X : dict, DataFrame, 2-D array, list of item-id histories or interaction frame
             See :class:`~sksid.tokenizers.BaseTokenizer` for the input forms.
         y : array-like of int, optional
             Next item of each history (histories only).
@@ -327,7 +327,7 @@ class ADCSIDTokenizer(BaseTokenizer):
 
         Parameters
         ----------
-        X : dict, DataFrame, 2-D array or list of item-id histories
+        X : dict, DataFrame, 2-D array, list of item-id histories or interaction frame
         item_counts : array-like of shape (n_rows,), optional
             Interaction counts of the rows of ``X`` (``reliability_ == "log_count"``
             only). By default a feature input with ``n_items_`` rows is taken to be the
