@@ -292,9 +292,9 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
         """
         self._validate_params()
         hidden = self._check_hidden_dims()
+        sizes = None
         if isinstance(X, SIDInteractions) and codes is None:
-            codes, weights = X.codes, X.weights if weights is None else weights
-        sizes = X.codebook_sizes if isinstance(X, SIDInteractions) else None
+            codes, weights, sizes = X.codes, (X.weights if weights is None else weights), X.codebook_sizes
         rows = self._rows(X)
         n = len(rows)
         labels = self._encode_labels(y, n)

@@ -256,6 +256,8 @@ def test_pipeline_on_movielens_slice_no_test_row_reaches_the_tokenizer(ml_slice,
         proba = pipe.predict_proba(test[COLS])
     assert proba.shape == (len(test), 2)
     assert isinstance(tok.transform(test[COLS]), SIDInteractions)
+    with pytest.raises(ValueError, match="no codes for it"):
+        tok.transform(test[COLS].assign(item_id=5000))
     assert 0.0 <= gauc_scorer(pipe, test[COLS], test["label"]) <= 1.0
 
 
