@@ -36,6 +36,9 @@ class SIDSequences(list):
         absent.
     codebook_sizes : sequence of int, optional
         Number of codewords at each position (defaults to ``codes.max(0) + 1``).
+    item_embeddings : ndarray of shape (n_items, d), float, optional
+        The behaviour model's item table, when the tokenizer learned one (IntRR's
+        ``anchor_init="behavior"`` starts its UID anchors from it).
 
     Examples
     --------
@@ -45,7 +48,7 @@ class SIDSequences(list):
     (1, 2, 2)
     """
 
-    def __init__(self, sequences, codes, weights=None, codebook_sizes=None):
+    def __init__(self, sequences, codes, weights=None, codebook_sizes=None, item_embeddings=None):
         super().__init__(sequences)
         codes, weights = check_codes(codes, weights)
         if weights is None:
@@ -55,6 +58,14 @@ class SIDSequences(list):
         self.codes = codes
         self.weights = weights
         self.codebook_sizes = tuple(int(k) for k in codebook_sizes)
+        if item_embeddings is not None:
+            item_embeddings = np.asarray(item_embeddings, dtype=np.float32)
+            if item_embeddings.ndim != 2 or item_embeddings.shape[0] != codes.shape[0]:
+                raise ValueError(f"item_embeddings must have shape (n_items={codes.shape[0]}, d), "
+                                 f"got {item_embeddings.shape}")
+            if not np.all(np.isfinite(item_embeddings)):
+                raise ValueError("item_embeddings contain NaN or inf")
+        self.item_embeddings = item_embeddings
 
     @property
     def n_items(self) -> int:
@@ -65,7 +76,8 @@ class SIDSequences(list):
         return int(self.codes.shape[1])
 
     def __reduce__(self):
-        return (SIDSequences, (list(self), self.codes, self.weights, self.codebook_sizes))
+        return (SIDSequences, (list(self), self.codes, self.weights, self.codebook_sizes,
+                               self.item_embeddings))
 
 
 def as_plain_sequences(X):

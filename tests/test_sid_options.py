@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from sksid.nn.beam import PrefixTrie, disambiguate
+from sksid.sequences import SIDSequences
 from sksid.nn.intrr import IntRRModule
 from sksid.nn.leaf import MASKED, group_slots, leaf_logits
 from sksid.recommenders._sid import BACKBONE_CPU, loss_weights
@@ -236,3 +237,31 @@ def test_uid_head_is_trained_to_predict_the_next_item():
         uid_top = m.uid_logits(m.user_state(items, lengths)).argmax(-1).numpy()
     assert np.mean(uid_top == y) > 0.8  # chance: 1/12
     assert np.mean(rec.predict(X)[:, 0] == y) > 0.8
+
+
+# ---- IntRR's UID anchors from the behaviour model's item table ------------------------------
+@pytest.mark.parametrize("width", [16, 8, 24])  # equal to, below and above d_model=16
+def test_anchor_init_from_behaviour_table(width, ml_small):
+    X, y = ml_small["X_train"][:40], ml_small["y_train"][:40]
+    codes = _codes(2, 8, seed=1)
+    table = np.random.RandomState(2).standard_normal((N_ITEMS, width)).astype(np.float32)
+    seqs = SIDSequences(X, codes=codes, item_embeddings=table)
+    rec = IntRRRecommender(**dict(TINY, max_epochs=1), lr=1e-12, anchor_init="behavior",
+                           validation_fraction=0).fit(seqs, y)
+    uid = rec.net_.module_.ran.uid.weight.detach().numpy().astype(np.float64)
+    assert uid.shape == (N_ITEMS, 16)
+    np.testing.assert_allclose(uid.std(), 0.02, rtol=1e-3)
+    # an orthonormal map keeps the items' geometry: inner products are proportional
+    g_table, g_uid = table @ table.T, uid @ uid.T
+    centred = table - table.mean(0)
+    expected = centred @ centred.T if width <= 16 else None
+    if expected is not None:
+        np.testing.assert_allclose(g_uid / g_uid[0, 0], expected / expected[0, 0], atol=1e-4)
+    else:  # projected down: still strongly correlated with the original geometry
+        assert np.corrcoef(g_uid.ravel(), (centred @ centred.T).ravel())[0, 1] > 0.5
+    with pytest.raises(ValueError, match="anchor_init"):
+        IntRRRecommender(**TINY, anchor_init="behavior").fit(X, y, codes=codes)
+    with pytest.raises(ValueError, match="anchor_init"):
+        IntRRRecommender(**TINY, anchor_init="pretrained").fit(seqs, y)
+    with pytest.raises(ValueError, match="item_embeddings"):
+        SIDSequences(X, codes=codes, item_embeddings=table[:5])

@@ -62,6 +62,8 @@ class IntRRModule(nn.Module):
         μ of the UID head (beyond the paper): the user state also scores every item by its
         UID anchor, ``p_uid(i) ∝ exp(h_u · e_i / τ)``; the loss adds ``μ · CE(p_uid, i)``
         and decoding ranks by ``Σ_l log p_l + μ · log p_uid(i)``. 0 disables it.
+    uid_init : array-like of shape (n_items, d_model), optional
+        Initial UID embeddings (:class:`~sksid.nn.ran.RAN`).
 
     Examples
     --------
@@ -76,7 +78,7 @@ class IntRRModule(nn.Module):
                  n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, alignment_weight=0.1,
                  input_mode="redistribution", output_mode="teacher_forcing", tau=1.0,
                  use_code_weights=True, conditioning="prefix", leaf=False,
-                 constrained=False, uid_in_token=False, uid_weight=0.0):
+                 constrained=False, uid_in_token=False, uid_weight=0.0, uid_init=None):
         super().__init__()
         codes = np.asarray(codes, dtype=np.int64)
         self.n_items = int(n_items)
@@ -87,7 +89,7 @@ class IntRRModule(nn.Module):
         self.use_code_weights = bool(use_code_weights) and not np.all(w == 1.0)
         self.register_buffer("sid", torch.as_tensor(codes))
         self.register_buffer("code_weights", torch.as_tensor(w))
-        self.ran = RAN(n_items, codebook_sizes, d_model, tau, conditioning)
+        self.ran = RAN(n_items, codebook_sizes, d_model, tau, conditioning, uid_init=uid_init)
         self.trie = PrefixTrie(codes, codebook_sizes)
         self.leaf = bool(leaf) and codes.shape[1] > 1
         self.constrained = bool(constrained)

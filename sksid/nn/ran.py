@@ -49,6 +49,8 @@ class RAN(nn.Module):
     conditioning : {"prefix", "previous"}, default="prefix"
         What level ``l``'s MLP sees besides the anchor / user state: the sum of all
         previous codewords, or the previous one only.
+    uid_init : array-like of shape (n_items, d_model), optional
+        Initial UID embeddings (default: N(0, 0.02²)).
 
     Examples
     --------
@@ -58,7 +60,7 @@ class RAN(nn.Module):
     (torch.Size([2, 8]), [3, 2])
     """
 
-    def __init__(self, n_items, codebook_sizes, d_model=256, tau=1.0, conditioning="prefix"):
+    def __init__(self, n_items, codebook_sizes, d_model=256, tau=1.0, conditioning="prefix", uid_init=None):
         super().__init__()
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
@@ -68,6 +70,9 @@ class RAN(nn.Module):
         self.tau = float(tau)
         self.uid = nn.Embedding(self.n_items, d_model)
         nn.init.normal_(self.uid.weight, std=0.02)
+        if uid_init is not None:  # e.g. a behaviour model's item table, projected to d_model
+            with torch.no_grad():
+                self.uid.weight.copy_(torch.as_tensor(uid_init, dtype=torch.float32))
         self.anchor = nn.Linear(d_model, d_model)  # e_i = Linear(UID)
         self.codebooks = nn.ParameterList(
             nn.Parameter(torch.randn(K, d_model) * d_model ** -0.5) for K in self.codebook_sizes)

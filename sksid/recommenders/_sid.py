@@ -170,10 +170,13 @@ class SIDRecommenderBase(TorchSequentialRecommender):
             return super().fit(X, y, eval_set=eval_set, resume=resume)
         finally:
             del self._fit_codes
+            self.__dict__.pop("_fit_item_table", None)
 
     def _prepare_catalogue(self, X, seqs, y):
         codes, weights = getattr(self, "_fit_codes", (None, None))
         sizes = None
+        # the behaviour model's item table, when a tokenizer passed one (fit-time only)
+        self._fit_item_table = getattr(X, "item_embeddings", None) if isinstance(X, SIDSequences) else None
         if codes is None and isinstance(X, SIDSequences):
             codes, sizes = X.codes, X.codebook_sizes
             if weights is None:

@@ -56,6 +56,12 @@ class IntRRRecommender(SIDRecommenderBase):
         τ)``; training adds ``μ · CE(p_uid, target)`` and decoding ranks by
         ``Σ_l log p_l + μ · log p_uid(i)`` (with ``decoding="exact"`` over every item,
         with the beam over the items whose prefixes survive). 0 disables it.
+    anchor_init : {"random", "behavior"}, default="random"
+        Initial UID embeddings of the RAN: random (the paper), or the behaviour model's
+        item table that a tokenizer passes down a Pipeline (``SIDSequences.item_embeddings``,
+        e.g. ADC-SID's SASRec), projected to ``d_model`` by a seeded random orthonormal
+        map when the widths differ and scaled to the random initialisation's std (0.02).
+        ``"behavior"`` without such a table raises.
     conditioning : {"prefix", "previous"}, default="prefix"
         What the RAN's level-l MLP sees (input and output side): the sum of the codewords
         of all previous levels (the whole prefix), or only the previous level's codeword
@@ -132,11 +138,12 @@ class IntRRRecommender(SIDRecommenderBase):
         "uid_in_token": ["boolean"],
         "uid_weight": [StrictInterval(Real, 0, None, closed="left")],
         "conditioning": [StrOptions(set(CONDITIONINGS))],
+        "anchor_init": [StrOptions({"random", "behavior"})],
     }
 
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
                  max_len=20, alignment_weight=0.1, input_mode="redistribution",
-                 output_mode="teacher_forcing", tau=1.0, uid_in_token=False, uid_weight=0.0, conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
+                 output_mode="teacher_forcing", tau=1.0, uid_in_token=False, uid_weight=0.0, anchor_init="random", conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
                  top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, patience=10,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
@@ -155,6 +162,7 @@ class IntRRRecommender(SIDRecommenderBase):
         self.conditioning = conditioning
         self.uid_in_token = uid_in_token
         self.uid_weight = uid_weight
+        self.anchor_init = anchor_init
         self.code_weights = code_weights
         self.code_weight_floor = code_weight_floor
         self.code_order = code_order
@@ -182,10 +190,34 @@ class IntRRRecommender(SIDRecommenderBase):
                     max_len=self.max_len, alignment_weight=self.alignment_weight,
                     input_mode=self.input_mode, output_mode=self.output_mode, tau=self.tau,
                     conditioning=self.conditioning, uid_in_token=bool(self.uid_in_token),
-                    uid_weight=float(self.uid_weight),
+                    uid_weight=float(self.uid_weight), uid_init=self._uid_init(),
                     use_code_weights=self.code_weights,
                     leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
                     constrained=bool(self.constrained))
+
+    def _uid_init(self):
+        """Initial UID table (n_items, d_model) for ``anchor_init="behavior"``, else None."""
+        if self.anchor_init == "random":
+            return None
+        table = getattr(self, "_fit_item_table", None)
+        if table is None:
+            raise ValueError("anchor_init='behavior' needs the behaviour model's item table: fit "
+                             "through a tokenizer that learns one (e.g. Pipeline([('tok', "
+                             "ADCSIDTokenizer()), ('rec', IntRRRecommender(anchor_init='behavior'))]))")
+        table = np.asarray(table, dtype=np.float64)
+        if table.shape[0] != self.n_items_:
+            raise ValueError(f"the item table has {table.shape[0]} rows for {self.n_items_} items")
+        d = self.backbone_["d_model"]
+        if table.shape[1] != d:  # a seeded random orthonormal map to d_model
+            rng = np.random.RandomState(0 if self.random_state is None else self.random_state)
+            q, _ = np.linalg.qr(rng.standard_normal((max(d, table.shape[1]), min(d, table.shape[1]))))
+            proj = q[: table.shape[1], :d] if table.shape[1] >= d else q[:d].T[:, :d]
+            table = table @ proj
+        table = table - table.mean(0)
+        std = table.std()
+        if not std > 0:
+            raise ValueError("the item table is constant; it cannot initialise the UID anchors")
+        return (0.02 * table / std).astype(np.float32)
 
     @property
     def tokens_per_item_(self) -> int:

@@ -399,7 +399,8 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         if _is_histories(X):
             seqs = check_sequences(X, n_items=self.n_items_)
             return SIDSequences(seqs, codes=self.codes_, weights=self.weights_,
-                                codebook_sizes=self.codebook_sizes_)
+                                codebook_sizes=self.codebook_sizes_,
+                                item_embeddings=getattr(self, "item_embeddings_", None))
         raw = self._parse_features(X, reset=False)
         codes, weights, _ = self._encode(self._standardize(raw), raw)
         return self._finish_codes(codes, weights)
