@@ -151,11 +151,21 @@ class BaseRecommender(BaseEstimator):
 
 
 class CPUFallbackMixin:
-    """Unpickling on a machine without CUDA moves a GPU-fitted estimator to the CPU.
+    """Device handling of a fitted torch estimator (``net_`` and ``device_``).
 
-    skorch already maps the net's tensors to the CPU (with a ``DeviceWarning``); this keeps
-    the estimator's ``device_`` and its net's ``device`` consistent with them.
+    Unpickling on a machine without CUDA moves a GPU-fitted estimator to the CPU: skorch
+    already maps the net's tensors to the CPU (with a ``DeviceWarning``); this keeps the
+    estimator's ``device_`` and its net's ``device`` consistent with them.
+    :meth:`to_device` moves a fitted model explicitly.
     """
+
+    def to_device(self, device):
+        """Move a fitted model to ``device`` (e.g. after loading a GPU model on a CPU)."""
+        check_is_fitted(self, "net_")
+        self.device_ = resolve_device(device)
+        self.net_.device = self.device_
+        self.net_.module_.to(self.device_)
+        return self
 
     def __setstate__(self, state):
         dev = state.get("device_")
@@ -458,14 +468,6 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         items, lengths = pad_histories(seqs, self.max_len)
         return self._predict_padded(self.net_.module_, items, lengths, self.top_k)
 
-    # ---- persistence -------------------------------------------------------------------
-    def to_device(self, device):
-        """Move a fitted model to ``device`` (e.g. after loading a GPU model on a CPU)."""
-        check_is_fitted(self, "net_")
-        self.device_ = resolve_device(device)
-        self.net_.device = self.device_
-        self.net_.module_.to(self.device_)
-        return self
 
 
 def clone_module_state(module):

@@ -412,14 +412,6 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
         """The more probable class of every row (threshold 0.5)."""
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
-    def to_device(self, device):
-        """Move a fitted model to ``device``."""
-        check_is_fitted(self, "net_")
-        self.device_ = resolve_device(device)
-        self.net_.device = self.device_
-        self.net_.module_.to(self.device_)
-        return self
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False

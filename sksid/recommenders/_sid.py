@@ -176,7 +176,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         codes, weights = getattr(self, "_fit_codes", (None, None))
         sizes = None
         # the behaviour model's item table, when a tokenizer passed one (fit-time only)
-        self._fit_item_table = getattr(X, "item_embeddings", None) if isinstance(X, SIDSequences) else None
+        self._fit_item_table = X.item_embeddings if isinstance(X, SIDSequences) else None
         if codes is None and isinstance(X, SIDSequences):
             codes, sizes = X.codes, X.codebook_sizes
             if weights is None:

@@ -207,12 +207,11 @@ class IntRRRecommender(SIDRecommenderBase):
         table = np.asarray(table, dtype=np.float64)
         if table.shape[0] != self.n_items_:
             raise ValueError(f"the item table has {table.shape[0]} rows for {self.n_items_} items")
-        d = self.backbone_["d_model"]
-        if table.shape[1] != d:  # a seeded random orthonormal map to d_model
+        d, d_b = self.backbone_["d_model"], table.shape[1]
+        if d_b != d:  # a seeded random orthonormal map (d_b, d) to d_model
             rng = np.random.RandomState(0 if self.random_state is None else self.random_state)
-            q, _ = np.linalg.qr(rng.standard_normal((max(d, table.shape[1]), min(d, table.shape[1]))))
-            proj = q[: table.shape[1], :d] if table.shape[1] >= d else q[:d].T[:, :d]
-            table = table @ proj
+            q, _ = np.linalg.qr(rng.standard_normal((max(d, d_b), min(d, d_b))))
+            table = table @ (q if d_b > d else q.T)
         table = table - table.mean(0)
         std = table.std()
         if not std > 0:
