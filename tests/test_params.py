@@ -152,3 +152,12 @@ def test_dataframe_input_says_how_to_pass_histories(cls):
     est = cls(**TINY) if cls is not MostPopular else cls()
     with pytest.raises(TypeError, match="X is a DataFrame.*list of 1-D int arrays.*groupby"):
         est.fit(df, [0, 1, 2])
+
+
+def test_one_name_per_concept_alignment_weight():
+    """The alignment-loss weight has one name on every estimator that has one (it was
+    ``align_weight`` on the tokenizer and ``alignment_weight`` on IntRR)."""
+    names = {c.__name__: set(c().get_params()) for c in ESTIMATORS}
+    assert not any("align_weight" in p for p in names.values())
+    assert "alignment_weight" in names["ADCSIDTokenizer"]
+    assert "alignment_weight" in names["IntRRRecommender"]

@@ -91,7 +91,7 @@ class ADCSIDModule(nn.Module):
     hidden_dim, latent_dim : int
     temperature : float
         InfoNCE tau (Eq. 18-20).
-    align_weight : float
+    alignment_weight : float
     commitment_weight : float
     use_alignment, use_behavior_gate, use_sparsity_reg : bool
     target_sparsity : float
@@ -125,7 +125,7 @@ class ADCSIDModule(nn.Module):
 
     def __init__(self, modality_dims, behavior_modality="collab", codebook_size=100, n_shared=1,
                  n_content_experts=None, n_behavior=3, hidden_dim=256, latent_dim=64,
-                 temperature=0.07, align_weight=0.1, commitment_weight=0.25, use_alignment=True,
+                 temperature=0.07, alignment_weight=0.1, commitment_weight=0.25, use_alignment=True,
                  use_behavior_gate=True, use_sparsity_reg=True, target_sparsity=1.0 / 3.0,
                  lambda_init=1e-8, lambda_growth=1.2, balance_weight=0.0, balance_temperature=0.1,
                  gate_activation="tanh", collision_weight=0.0, rebalance=0.0):
@@ -149,7 +149,7 @@ class ADCSIDModule(nn.Module):
         self.n_shared = int(n_shared)
         self.n_behavior = int(n_behavior) if self.has_behavior else 0
         self.temperature = float(temperature)
-        self.align_weight = float(align_weight)
+        self.alignment_weight = float(alignment_weight)
         self.use_alignment = bool(use_alignment)
         self.use_behavior_gate = bool(use_behavior_gate)
         self.use_sparsity_reg = bool(use_sparsity_reg)
@@ -413,8 +413,8 @@ class ADCSIDModule(nn.Module):
 
     def loss(self, out, **batch):
         loss = self.reconstruction_loss(out, batch) + out["vq_loss"]
-        if self.use_alignment and self.align_weight > 0 and len(self.modality_dims) > 1:
-            loss = loss + self.align_weight * self.alignment_loss(out["h_m"], batch["w"])
+        if self.use_alignment and self.alignment_weight > 0 and len(self.modality_dims) > 1:
+            loss = loss + self.alignment_weight * self.alignment_loss(out["h_m"], batch["w"])
         R = out["R"]
         if R is not None and self.use_behavior_gate and self.use_sparsity_reg:
             loss = loss + self.sparsity_loss(R)

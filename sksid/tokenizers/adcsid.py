@@ -63,7 +63,7 @@ class ADCSIDTokenizer(BaseTokenizer):
         hundred steps) 1.2 let lambda swing by orders of magnitude and its spikes wrecked
         the codes late in training (one MovieLens seed ended at 5.4 bits), 1.05 reaches
         the target sparsity smoothly.
-    align_weight : float, default=0.1
+    alignment_weight : float, default=0.1
         Weight of the alignment loss (Eq. 21) in the total loss.
     commitment_weight : float, default=0.25
     balance_weight : float, default=0.3
@@ -200,7 +200,7 @@ class ADCSIDTokenizer(BaseTokenizer):
         "temperature": [POSITIVE_REAL],
         "target_sparsity": [UNIT_INTERVAL_LEFT],
         "lambda_growth": [StrictInterval(Real, 1, None, closed="neither")],
-        "align_weight": [NON_NEGATIVE_REAL],
+        "alignment_weight": [NON_NEGATIVE_REAL],
         "commitment_weight": [NON_NEGATIVE_REAL],
         "balance_weight": [NON_NEGATIVE_REAL],
         "balance_temperature": [POSITIVE_REAL],
@@ -217,7 +217,7 @@ class ADCSIDTokenizer(BaseTokenizer):
 
     def __init__(self, codebook_size=100, n_shared=1, n_content_experts=1, n_behavior=3,
                  hidden_dim=256, latent_dim=64, alpha=10.0, beta=9.0, temperature=0.07,
-                 target_sparsity=1.0 / 3.0, lambda_growth=1.05, align_weight=0.1, commitment_weight=0.25,
+                 target_sparsity=1.0 / 3.0, lambda_growth=1.05, alignment_weight=0.1, commitment_weight=0.25,
                  balance_weight=0.3, balance_temperature=0.03, use_alignment=True,
                  use_strength_controller=True, use_behavior_gate=True, use_sparsity_reg=True,
                  reliability="auto", gate_activation="tanh", collision_weight=1.0, rebalance=2.0,
@@ -236,7 +236,7 @@ class ADCSIDTokenizer(BaseTokenizer):
         self.temperature = temperature
         self.target_sparsity = target_sparsity
         self.lambda_growth = lambda_growth
-        self.align_weight = align_weight
+        self.alignment_weight = alignment_weight
         self.commitment_weight = commitment_weight
         self.balance_weight = balance_weight
         self.balance_temperature = balance_temperature
@@ -425,7 +425,7 @@ class ADCSIDTokenizer(BaseTokenizer):
             n_shared=int(self.n_shared), n_content_experts=self._n_content,
             n_behavior=int(self.n_behavior), hidden_dim=int(self.hidden_dim),
             latent_dim=int(self.latent_dim), temperature=float(self.temperature),
-            align_weight=float(self.align_weight), commitment_weight=float(self.commitment_weight),
+            alignment_weight=float(self.alignment_weight), commitment_weight=float(self.commitment_weight),
             use_alignment=bool(self.use_alignment), use_behavior_gate=bool(self.use_behavior_gate),
             use_sparsity_reg=bool(self.use_sparsity_reg), target_sparsity=float(self.target_sparsity),
             lambda_growth=float(self.lambda_growth),
