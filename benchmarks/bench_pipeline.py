@@ -39,11 +39,13 @@ from sksid.model_selection import leave_last_out, train_item_counts  # noqa: E40
 
 ROWS = ("MostPopular", "SASRec (the tokenizer's behaviour model)", "ADC-SID + IntRR (defaults)",
         "ADC-SID + IntRR, rec__code_weights=False")
+# rows run before IntRR's default learning rate moved from 1e-3 to 2e-3 (kept, labelled)
+EARLIER = tuple(f"{r} [IntRR lr 1e-3, the earlier default]" for r in ROWS[2:])
 
 
 def write_report(store, dataset, n_users, n_items):
     rows = []
-    for name in ROWS:
+    for name in ROWS + EARLIER:
         runs = {r["seed"]: r for r in store if r["row"] == name}
         if not runs:
             continue
