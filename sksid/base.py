@@ -111,6 +111,7 @@ class BaseRecommender(BaseEstimator):
 
     _parameter_constraints: dict = {
         "top_k": [POSITIVE_INT],
+        "n_items": [POSITIVE_INT, None],
         "device": TRAINING_CONSTRAINTS["device"],
         "random_state": ["random_state"],
     }
@@ -127,6 +128,26 @@ class BaseRecommender(BaseEstimator):
         validate_parameter_constraints(
             {n: self._parameter_constraints[n] for n in names},
             {n: getattr(self, n) for n in names}, caller_name=type(self).__name__)
+
+    def _catalogue_size(self, X, seqs, y):
+        """Catalogue size of a fit: the ``n_items`` parameter, else the coded catalogue of
+        an ``SIDSequences``, else the largest id in ``X``/``y`` + 1. Ids outside it raise;
+        items of the catalogue that training never saw are legal at predict time."""
+        given = getattr(self, "n_items", None)
+        coded = X.n_items if isinstance(X, SIDSequences) else None
+        if given is not None and coded is not None and int(given) != coded:
+            raise ValueError(f"n_items={given} but the codes cover {coded} items; drop n_items "
+                             "(the codes define the catalogue) or tokenize the whole catalogue")
+        n = coded if coded is not None else given
+        if n is None:
+            return _infer_n_items(seqs, y)
+        n = int(n)
+        hi = max((int(s.max()) for s in seqs if s.size), default=-1)
+        if y is not None and len(y):
+            hi = max(hi, int(np.max(y)))
+        if hi >= n:
+            raise ValueError(f"X/y contain item id {hi} but n_items={n}; ids must lie in [0, n_items)")
+        return n
 
     def _check_top_k(self, n_items):
         self._revalidate_params("top_k")
@@ -228,10 +249,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
     def _prepare_catalogue(self, X, seqs, y):
         """Set ``n_items_`` (and codes for SID models) from the training input ``X``
         (validated as ``seqs``, ``y``)."""
-        if isinstance(X, SIDSequences):
-            self.n_items_ = X.n_items
-        else:
-            self.n_items_ = _infer_n_items(seqs, y)
+        self.n_items_ = self._catalogue_size(X, seqs, y)
 
     # ---- fit ---------------------------------------------------------------------------
     def _validate_fit_input(self, X, y):
@@ -326,8 +344,9 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
 
             def valid_fn(net, _items=v_items, _len=v_len, _y=valid_y):
                 from .metrics import ndcg_at_k
-                ids = self._predict_padded(net.module_, _items, _len, 10, validation=True)
-                return ndcg_at_k(_y, ids, 10)
+                k = min(10, n_items)  # catalogues smaller than 10 items: NDCG over all
+                ids = self._predict_padded(net.module_, _items, _len, k, validation=True)
+                return ndcg_at_k(_y, ids, k)
 
         module_kwargs = self._module_kwargs()
         module_kwargs.update(self._params_for("module"))

@@ -96,6 +96,11 @@ class LeaveLastOutSplit:
         History cap used for validation and test histories.
     users : ndarray of int64
         Position of each row's user in the input sequences.
+    n_items : int or None
+        Catalogue size: the dataset's (or ``leave_last_out(..., n_items=)``), else the
+        largest id in the sequences + 1. Pass it to a recommender
+        (``MostPopular(n_items=split.n_items)``) so items that occur only in validation or
+        test histories are part of the fitted catalogue.
     """
 
     X_train: list
@@ -106,6 +111,7 @@ class LeaveLastOutSplit:
     y_test: np.ndarray
     max_len: int
     users: np.ndarray
+    n_items: int | None = None
 
     @property
     def n_users(self) -> int:
@@ -200,6 +206,8 @@ def leave_last_out(sequences, max_len: int = 20, *, n_items: int | None = None) 
         y_test=np.array([s[-1] for s in kept], dtype=np.int64),
         max_len=max_len,
         users=users,
+        n_items=int(n_items) if n_items is not None else
+        max((int(s.max()) + 1 for s in seqs if s.size), default=0),
     )
 
 

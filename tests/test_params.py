@@ -161,3 +161,45 @@ def test_one_name_per_concept_alignment_weight():
     assert not any("align_weight" in p for p in names.values())
     assert "alignment_weight" in names["ADCSIDTokenizer"]
     assert "alignment_weight" in names["IntRRRecommender"]
+
+
+def _split_with_test_only_item():
+    """A leave-last-out split where item 7 occurs only in a test history (issue 10)."""
+    from sksid.model_selection import leave_last_out
+
+    rng = np.random.RandomState(0)
+    seqs = [rng.randint(0, 7, size=8) for _ in range(30)]
+    seqs[0] = np.array([0, 1, 2, 3, 4, 5, 7, 6])  # 7 is this user's validation item
+    return leave_last_out(seqs, max_len=5, n_items=8)
+
+
+@pytest.mark.parametrize("cls", [MostPopular, SASRecRecommender])
+def test_items_seen_only_at_predict_are_in_the_catalogue(cls):
+    split = _split_with_test_only_item()
+    assert split.n_items == 8
+    assert 7 not in np.concatenate(split.X_train) and 7 not in split.y_train
+    kw = dict(max_epochs=1, d_model=8, n_heads=1, d_ff=8, device="cpu") if cls is SASRecRecommender else {}
+    rec = cls(n_items=split.n_items, top_k=3, random_state=0, **kw).fit(split.X_train, split.y_train)
+    assert rec.n_items_ == 8
+    assert rec.predict(split.X_test).shape == (len(split.X_test), 3)
+    # without the catalogue size the never-trained item is unknown: a clear error, as before
+    rec = cls(top_k=3, random_state=0, **kw).fit(split.X_train, split.y_train)
+    with pytest.raises(ValueError, match="unknown item"):
+        rec.predict(split.X_test)
+
+
+def test_n_items_smaller_than_the_ids_raises():
+    with pytest.raises(ValueError, match="n_items=3"):
+        MostPopular(n_items=3, top_k=1).fit([np.array([0, 5])], [1])
+
+
+@pytest.mark.parametrize("cls", [IntRRRecommender, TIGERRecommender])
+def test_sid_models_n_items_must_match_the_codes(cls):
+    codes = np.stack([np.arange(6) % 2, np.arange(6) // 2], 1)
+    with pytest.raises(ValueError, match="codes cover 6 items"):
+        cls(n_items=7, max_epochs=1, device="cpu").fit([np.array([0, 1, 2])], [3], codes=codes)
+
+
+def test_mostpopular_exclude_seen_pads_with_minus_one():
+    rec = MostPopular(top_k=3, exclude_seen=True).fit([np.array([0, 1, 2])], [1])
+    assert rec.predict([np.array([0, 1])]).tolist() == [[2, -1, -1]]

@@ -5,7 +5,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_sequences, check_targets
-from ..base import BaseRecommender, _infer_n_items
+from ..base import BaseRecommender
 from ..sequences import SIDSequences
 
 __all__ = ["MostPopular"]
@@ -20,11 +20,17 @@ class MostPopular(BaseRecommender):
         Number of ids returned per user.
     exclude_seen : bool, default=False
         Skip items already in the user's history (the benchmark protocol keeps them, as
-        RecBole does).
+        RecBole does). When fewer than ``top_k`` unseen items remain, the row is padded
+        with -1.
     random_state : None
         Unused; kept so every recommender shares the same parameters.
     device : str
         Unused (numpy only); kept for a uniform API.
+    n_items : int or None, default=None
+        Catalogue size. None: the coded catalogue of an ``SIDSequences``, else the largest
+        id in ``X``/``y`` + 1. Give it (e.g. ``split.n_items``) when some items occur only
+        in validation or test histories: they are then part of the catalogue (popularity
+        0) instead of raising at predict.
 
     Attributes
     ----------
@@ -42,8 +48,9 @@ class MostPopular(BaseRecommender):
 
     _parameter_constraints: dict = {**BaseRecommender._parameter_constraints, "exclude_seen": ["boolean"]}
 
-    def __init__(self, top_k=10, exclude_seen=False, random_state=None, device="auto"):
+    def __init__(self, top_k=10, exclude_seen=False, random_state=None, device="auto", n_items=None):
         self.top_k = top_k
+        self.n_items = n_items
         self.exclude_seen = exclude_seen
         self.random_state = random_state
         self.device = device
@@ -51,10 +58,9 @@ class MostPopular(BaseRecommender):
     def fit(self, X, y=None):
         """Count interactions in histories ``X`` and targets ``y``; returns self."""
         self._validate_params()
-        n_items = X.n_items if isinstance(X, SIDSequences) else None
-        seqs = check_sequences(X, n_items=n_items)
-        y = None if y is None else check_targets(y, len(seqs), n_items=n_items)
-        self.n_items_ = n_items or _infer_n_items(seqs, y)
+        seqs = check_sequences(X, n_items=X.n_items if isinstance(X, SIDSequences) else None)
+        y = None if y is None else check_targets(y, len(seqs))
+        self.n_items_ = self._catalogue_size(X, seqs, y)
         self._check_top_k(self.n_items_)
         self._fit_popularity(seqs, y, self.n_items_)
         return self
@@ -71,5 +77,7 @@ class MostPopular(BaseRecommender):
         pool = self.popular_items_
         for i, s in enumerate(seqs):  # per-user set difference; cheap (numpy, no torch)
             cand = pool[: k + s.size]
-            out[i] = cand[~np.isin(cand, s)][:k]
+            cand = cand[~np.isin(cand, s)][:k]
+            out[i, : cand.size] = cand
+            out[i, cand.size:] = -1  # fewer unseen items than top_k: padded with -1
         return out

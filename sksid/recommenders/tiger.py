@@ -61,6 +61,9 @@ class TIGERRecommender(SIDRecommenderBase):
         (weights, optimizer, history, RNG and early-stopping state);
         ``fit(..., resume=True)`` continues an interrupted fit from it and gives the
         model an uninterrupted fit would have given (see ``docs/persistence.md``).
+    n_items : int or None, default=None
+        Catalogue size; the codes define it (one row per item), so a value that differs
+        from their row count raises. None: taken from the codes.
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*``, ``callbacks__*``.
 
@@ -91,7 +94,7 @@ class TIGERRecommender(SIDRecommenderBase):
                  max_len=20, code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20, top_k=10, max_epochs=100, max_time=None,
                  batch_size=256, lr=1e-3, weight_decay=0.0, patience=10, validation_fraction=0.1,
-                 device="auto", random_state=None, verbose=0, compile="auto", checkpoint_dir=None, **kwargs):
+                 device="auto", random_state=None, verbose=0, compile="auto", checkpoint_dir=None, n_items=None, **kwargs):
         self.d_model = d_model
         self.n_layers = n_layers
         self.n_heads = n_heads
@@ -119,6 +122,7 @@ class TIGERRecommender(SIDRecommenderBase):
         self.verbose = verbose
         self.compile = compile
         self.checkpoint_dir = checkpoint_dir
+        self.n_items = n_items
         self._store_prefixed(kwargs)
 
     def _sid_module_kwargs(self):
