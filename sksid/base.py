@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-import warnings
 
 import numpy as np
 import torch
@@ -25,8 +24,7 @@ from sklearn.utils._param_validation import StrOptions, validate_parameter_const
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, ProgressBar
 
-from ._skorch import (RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, autocast_context,
-                      eval_batches, torch_seed)
+from ._skorch import (RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, eval_batches, torch_seed)
 from ._validation import (
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -38,9 +36,11 @@ from ._validation import (
     check_targets,
     resolve_device,
 )
+from .metrics import _check_k
 from .sequences import SIDSequences, pad_histories, training_windows
 
-__all__ = ["SkorchParamsMixin", "CPUFallbackMixin", "BaseRecommender", "TorchSequentialRecommender"]
+__all__ = ["SkorchParamsMixin", "CPUFallbackMixin", "BaseRecommender", "TorchSequentialRecommender",
+           "drop_seen"]
 
 MIN_VALIDATION_USERS = 500
 _PREFIXES = ("module__", "optimizer__", "callbacks__", "iterator_train__", "iterator_valid__")
@@ -97,6 +97,54 @@ class SkorchParamsMixin:
         return net_kwargs
 
 
+def drop_seen(ids, scores, seqs, k):
+    """Remove each row's history items from a ranking and keep its first ``k`` entries.
+
+    Parameters
+    ----------
+    ids : ndarray (n_users, m), int
+        Ranked item ids, best first (-1: no item).
+    scores : ndarray (n_users, m), float
+    seqs : list of 1-D int arrays
+        The histories as passed (every item counts as seen, not only the last ``max_len``).
+    k : int
+
+    Returns
+    -------
+    (ids, scores) of shape (n_users, k). A row left with fewer than ``k`` unseen items is
+    padded with id -1 and score -inf.
+
+    Examples
+    --------
+    >>> ids, sc = drop_seen(np.array([[3, 1, 2]]), np.array([[4., 2., 1.]]), [np.array([1])], 3)
+    >>> ids.tolist(), sc.tolist()
+    ([[3, 2, -1]], [[4.0, 1.0, -inf]])
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float32)
+    n, m = ids.shape
+    lengths = np.fromiter((s.size for s in seqs), dtype=np.int64, count=n)
+    H = max(int(lengths.max(initial=0)), 1)
+    hist = np.full((n, H), -2, dtype=np.int64)  # -2 never matches an id or the -1 padding
+    if lengths.sum():
+        rows = np.repeat(np.arange(n), lengths)
+        cols = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        hist[rows, cols] = np.concatenate([s for s in seqs if s.size])
+    out_ids = np.full((n, k), -1, dtype=np.int64)
+    out_sc = np.full((n, k), -np.inf, dtype=np.float32)
+    step = max(1, (1 << 24) // max(m * H, 1))  # bound the (rows, m, H) comparison
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        keep = (ids[a:b] >= 0) & ~(ids[a:b, :, None] == hist[a:b, None, :]).any(-1)
+        order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept entries first, in rank order
+        take_ids = np.take_along_axis(ids[a:b], order, 1)
+        take_sc = np.take_along_axis(scores[a:b], order, 1)
+        valid = np.arange(order.shape[1])[None, :] < keep.sum(1, keepdims=True)
+        out_ids[a:b, : order.shape[1]] = np.where(valid, take_ids, -1)
+        out_sc[a:b, : order.shape[1]] = np.where(valid, take_sc, -np.inf)
+    return out_ids, out_sc
+
+
 class BaseRecommender(BaseEstimator):
     """Common API of sksid recommenders: ``fit(X, y)``, ``predict(X)``, ``score(X, y)``.
 
@@ -115,6 +163,59 @@ class BaseRecommender(BaseEstimator):
         "device": TRAINING_CONSTRAINTS["device"],
         "random_state": ["random_state"],
     }
+
+    def recommend(self, X, k=None, exclude_seen=False):
+        """Top-``k`` items and their scores for each history, best first.
+
+        The same call on every recommender. Scores are the model's own: interaction
+        counts (MostPopular), logits (SASRec), summed level log-probabilities (IntRR,
+        TIGER; NaN for an empty history, answered by the popularity ranking).
+
+        Parameters
+        ----------
+        X : list of 1-D int arrays or SIDSequences
+            Histories (oldest first).
+        k : int, optional
+            Items per history (default: ``top_k``); at most the catalogue size. SID models
+            widen the beam to ``k`` when ``k > beam_width``.
+        exclude_seen : bool, default=False
+            Drop every item of the history from its row (all of the history as passed,
+            not only the last ``max_len``). A row left with fewer than ``k`` unseen items
+            is padded with id -1 and score -inf.
+
+        Returns
+        -------
+        ids : ndarray of shape (n_users, k), int64
+        scores : ndarray of shape (n_users, k), float32
+        """
+        seqs = self._check_predict_input(X)
+        k = self.top_k if k is None else _check_k(k)
+        if k > self.n_items_:
+            raise ValueError(f"k={k} exceeds the number of catalogue items ({self.n_items_})")
+        wide = k
+        if exclude_seen:  # enough candidates that k survive once the history is removed
+            wide = min(self.n_items_, k + max((np.unique(s).size for s in seqs), default=0))
+        ids, scores = self._top_items(X, seqs, wide)
+        if exclude_seen:
+            return drop_seen(ids, scores, seqs, k)
+        return ids.astype(np.int64, copy=False), scores.astype(np.float32, copy=False)
+
+    def predict(self, X):
+        """Top-``top_k`` next-item ids for each history, best first:
+        ``recommend(X, top_k, exclude_seen)[0]``.
+
+        Histories longer than ``max_len`` are truncated to their most recent items; an
+        empty history gets the training popularity ranking; unknown item ids raise.
+
+        Returns
+        -------
+        ndarray of shape (n_users, top_k), int64
+        """
+        return self.recommend(X, self.top_k, bool(getattr(self, "exclude_seen", False)))[0]
+
+    def _top_items(self, X, seqs, k):  # pragma: no cover - abstract
+        """``(ids, scores)`` of the ``k`` best items per validated history ``seqs``."""
+        raise NotImplementedError
 
     def score(self, X, y):
         """NDCG@``top_k`` of the predictions for ``X`` against the next items ``y``."""
@@ -460,32 +561,41 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         batch_size = batch_size or max(self.batch_size, 256)
         return eval_batches(module, fn, (items, lengths), batch_size, self.device_)
 
+    def _inference_batch_size(self, module, k, validation=False):
+        """Users per inference batch (None: the default); SID models lower it for wide beams."""
+        return None
+
     def _predict_padded(self, module, items, lengths, k, batch_size=None, validation=False):
-        """Top-``k`` ids for padded histories; empty ones get the popularity ranking.
+        """Top-``k`` ids for padded histories (early stopping's per-epoch ranking); empty
+        ones get the popularity ranking.
 
         ``validation`` marks the per-epoch early-stopping evaluation (models may rank
         more cheaply there, see :class:`~sksid.recommenders._sid.SIDRecommenderBase`)."""
         (out,) = self._eval_batches(module, lambda it, ln: self._rank(module, it, ln, k, validation),
-                                    items, lengths, batch_size)
+                                    items, lengths,
+                                    batch_size or self._inference_batch_size(module, k, validation))
         out = out.astype(np.int64, copy=False)
         empty = lengths == 0
         if empty.any():
             out[empty] = self.popular_items_[:k]
         return out
 
-    def predict(self, X):
-        """Top-``top_k`` next-item ids for each history, best first.
+    def _rank_scores(self, module, items, lengths, k):  # pragma: no cover - abstract
+        """``(ids, scores)`` tensors (B, k) of the ``k`` best items of a padded batch."""
+        raise NotImplementedError
 
-        Histories longer than ``max_len`` are truncated to their most recent items; an
-        empty history gets the training popularity ranking; unknown item ids raise.
-
-        Returns
-        -------
-        ndarray of shape (n_users, top_k), int64
-        """
-        seqs = self._check_predict_input(X)
+    def _top_items(self, X, seqs, k):
         items, lengths = pad_histories(seqs, self.max_len)
-        return self._predict_padded(self.net_.module_, items, lengths, self.top_k)
+        module = self.net_.module_
+        ids, scores = self._eval_batches(module, lambda it, ln: self._rank_scores(module, it, ln, k),
+                                         items, lengths, self._inference_batch_size(module, k))
+        ids = ids.astype(np.int64, copy=False)
+        scores = scores.astype(np.float32, copy=False)
+        empty = lengths == 0
+        if empty.any():  # cold start: the training popularity ranking, no model score
+            ids[empty] = self.popular_items_[:k]
+            scores[empty] = np.nan
+        return ids, scores
 
 
 

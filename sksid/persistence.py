@@ -41,7 +41,6 @@ those, from trusted sources only.
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 import os

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 from sklearn.pipeline import Pipeline
 
 from . import ADCSIDTokenizer, IntRRRecommender, MostPopular, SASRecRecommender

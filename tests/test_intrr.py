@@ -106,7 +106,7 @@ def test_bad_input(cls, ml_small, codes):
     # empty histories -> popularity ranking
     pred = rec.predict([np.array([], dtype=np.int64), X[0]])
     np.testing.assert_array_equal(pred[0], rec.popular_items_[:10])
-    ids, scores = rec.predict_scores([np.array([], dtype=np.int64), X[0]])
+    ids, scores = rec.recommend([np.array([], dtype=np.int64), X[0]])
     assert np.isnan(scores[0]).all() and np.isfinite(scores[1]).all()
     # long histories keep the most recent max_len items
     long = np.concatenate([X[1], X[2], X[3]])
@@ -216,8 +216,8 @@ def test_redistribution_same_sid_different_distributions(fitted_intrr, codes):
         fitted_intrr.redistribution([N_ITEMS])
 
 
-def test_predict_scores_sorted(fitted_intrr, ml_small):
-    ids, scores = fitted_intrr.predict_scores(ml_small["X_test"][:10])
+def test_recommend_scores_sorted(fitted_intrr, ml_small):
+    ids, scores = fitted_intrr.recommend(ml_small["X_test"][:10])
     np.testing.assert_array_equal(ids, fitted_intrr.predict(ml_small["X_test"][:10]))
     assert (np.diff(scores, axis=1) <= 1e-6).all() and (scores <= 0).all()
 

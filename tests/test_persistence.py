@@ -65,7 +65,7 @@ def _outputs(est, data):
     if hasattr(est, "predict"):
         out = [est.predict(X)]
         if isinstance(est, (IntRRRecommender, TIGERRecommender)):
-            out.append(est.predict_scores(X)[1])
+            out.append(est.recommend(X)[1])
         if isinstance(est, SASRecRecommender):
             out.append(est.predict_scores(X))
         return out

@@ -141,7 +141,7 @@ def test_exact_decoding_ranks_by_brute_force_scores(cls, ml_small):
     rec = cls(**TINY, decoding="exact", top_k=5, beam_width=5).fit(
         ml_small["X_train"][:60], ml_small["y_train"][:60], codes=codes)
     X = ml_small["X_test"][:4]
-    ids, scores = rec.predict_scores(X)
+    ids, scores = rec.recommend(X)
     items, lengths = (torch.as_tensor(a) for a in pad_histories(X, rec.max_len))
     m = rec.net_.module_.eval()
     with torch.no_grad():
@@ -211,7 +211,7 @@ def test_uid_head_scores_are_sid_logprobs_plus_weighted_uid_logprobs(ml_small):
     # the exhaustive beam ranks by the same combined score
     m.uid_weight = 0.5
     rec.set_params(decoding="exact", top_k=5, beam_width=5)
-    ids, scores = rec.predict_scores(ml_small["X_test"][:3])
+    ids, scores = rec.recommend(ml_small["X_test"][:3])
     bf_scores, bf_ids = full.topk(5, dim=1)
     np.testing.assert_array_equal(ids, bf_ids.numpy())
     np.testing.assert_allclose(scores, bf_scores.numpy(), atol=1e-4, rtol=1e-4)

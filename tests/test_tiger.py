@@ -1,6 +1,5 @@
 """TIGERRecommender (flattened baseline). The shared SID contract is tested in test_intrr.py."""
 import numpy as np
-import pytest
 import torch
 
 from sksid.nn.beam import disambiguate

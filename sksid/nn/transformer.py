@@ -6,7 +6,6 @@ position never attends to padding and the fused attention kernels apply.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 import torch.nn.functional as F
 

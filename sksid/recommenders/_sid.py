@@ -25,7 +25,7 @@ from .._validation import (
 from ..base import TorchSequentialRecommender
 from ..metrics import code_entropy
 from ..nn.beam import disambiguate
-from ..sequences import SIDSequences, pad_histories
+from ..sequences import SIDSequences
 
 __all__ = ["SIDRecommenderBase", "loss_weights", "sid_docstring", "CODE_ORDERS", "DECODINGS"]
 
@@ -136,6 +136,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         "constrained": ["boolean"],
         "decoding": [StrOptions(set(DECODINGS))],
         "beam_width": [POSITIVE_INT],
+        "exclude_seen": ["boolean"],
     }
     # decoding="auto" is exact when the widest trie level holds at most this many prefixes
     _exact_auto_max_prefixes = 4096
@@ -280,44 +281,19 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         return mode == "exact"
 
     def _rank(self, module, items, lengths, k, validation=False):
-        ids, _ = module.rank(items, lengths, k, self._search_width(module, k, validation))
-        return ids
+        return self._rank_scores(module, items, lengths, k, validation)[0]
 
-    def predict_scores(self, X):
-        """Top-``top_k`` ids and their beam log-probabilities (sum over levels).
-
-        Returns
-        -------
-        ids : ndarray (n_users, top_k), int64
-        scores : ndarray (n_users, top_k), float32
-            Summed level log-probabilities, decreasing; NaN for empty histories (answered
-            by the popularity ranking).
-        """
-        seqs = self._check_predict_input(X)
-        items, lengths = pad_histories(seqs, self.max_len)
-        module = self.net_.module_
-        k = self.top_k
-        width = self._search_width(module, k)
-        ids, scores = self._eval_batches(
-            module, lambda it, ln: module.rank(it, ln, k, width), items, lengths,
-            batch_size=self._eval_batch_size(module, width))
-        ids = ids.astype(np.int64, copy=False)
-        scores = scores.astype(np.float32, copy=False)
-        empty = lengths == 0
-        if empty.any():
-            ids[empty] = self.popular_items_[:k]
-            scores[empty] = np.nan
-        return ids, scores
+    def _rank_scores(self, module, items, lengths, k, validation=False):
+        """Beam (or exact) search: ids and summed level log-probabilities, (B, k) each."""
+        return module.rank(items, lengths, k, self._search_width(module, k, validation))
 
     def _eval_batch_size(self, module, width):
         """Users per inference batch: fewer when the search is wide (exact decoding)."""
         K = max(module.trie.codebook_sizes)
         return int(max(8, min(max(self.batch_size, 256), 2_000_000 // max(width * K, 1))))
 
-    def _predict_padded(self, module, items, lengths, k, batch_size=None, validation=False):
-        width = self._search_width(module, k, validation)
-        return super()._predict_padded(module, items, lengths, k,
-                                       batch_size or self._eval_batch_size(module, width), validation)
+    def _inference_batch_size(self, module, k, validation=False):
+        return self._eval_batch_size(module, self._search_width(module, k, validation))
 
     @property
     def tokens_per_item_(self) -> int:

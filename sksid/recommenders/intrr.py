@@ -104,6 +104,10 @@ class IntRRRecommender(SIDRecommenderBase):
     n_items : int or None, default=None
         Catalogue size; the codes define it (one row per item), so a value that differs
         from their row count raises. None: taken from the codes.
+    exclude_seen : bool, default=False
+        ``predict`` drops the items of the history from each row
+        (:meth:`~sksid.base.BaseRecommender.recommend`); a row left with fewer than
+        ``top_k`` unseen items is padded with -1. Training and early stopping ignore it.
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*``, ``callbacks__*``.
 
@@ -152,7 +156,7 @@ class IntRRRecommender(SIDRecommenderBase):
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
                  top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=2e-3, weight_decay=0.0, patience=10,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
-                 compile="auto", checkpoint_dir=None, n_items=None, **kwargs):
+                 compile="auto", checkpoint_dir=None, n_items=None, exclude_seen=False, **kwargs):
         self.d_model = d_model
         self.n_layers = n_layers
         self.n_heads = n_heads
@@ -189,6 +193,7 @@ class IntRRRecommender(SIDRecommenderBase):
         self.compile = compile
         self.checkpoint_dir = checkpoint_dir
         self.n_items = n_items
+        self.exclude_seen = exclude_seen
         self._store_prefixed(kwargs)
 
     def _sid_module_kwargs(self):

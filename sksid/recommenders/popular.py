@@ -65,19 +65,11 @@ class MostPopular(BaseRecommender):
         self._fit_popularity(seqs, y, self.n_items_)
         return self
 
-    def predict(self, X):
-        """Top-``top_k`` popular ids per history, shape (n_users, top_k)."""
+    def _check_predict_input(self, X):
         check_is_fitted(self, "popular_items_")
         self._check_top_k(self.n_items_)
-        seqs = check_sequences(X, n_items=self.n_items_)
-        k = self.top_k
-        if not self.exclude_seen:
-            return np.tile(self.popular_items_[:k], (len(seqs), 1))
-        out = np.empty((len(seqs), k), dtype=np.int64)
-        pool = self.popular_items_
-        for i, s in enumerate(seqs):  # per-user set difference; cheap (numpy, no torch)
-            cand = pool[: k + s.size]
-            cand = cand[~np.isin(cand, s)][:k]
-            out[i, : cand.size] = cand
-            out[i, cand.size:] = -1  # fewer unseen items than top_k: padded with -1
-        return out
+        return check_sequences(X, n_items=self.n_items_)
+
+    def _top_items(self, X, seqs, k):
+        ids = np.tile(self.popular_items_[:k], (len(seqs), 1))
+        return ids, self.item_popularity_[ids].astype(np.float32)

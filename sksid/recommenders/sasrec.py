@@ -1,7 +1,6 @@
 """SASRec as a scikit-learn estimator (skorch-backed)."""
 from __future__ import annotations
 
-import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import POSITIVE_INT
@@ -47,7 +46,9 @@ class SASRecRecommender(TorchSequentialRecommender):
         disables early stopping.
     top_k : int, default=10
     exclude_seen : bool, default=False
-        Mask items of the history when ranking (off: the papers' protocol keeps them).
+        ``predict`` drops the items of the history from each row (off: the papers'
+        protocol keeps them); a row left with fewer than ``top_k`` unseen items is padded
+        with -1 (it used to return seen items there). Early stopping ignores it.
     device : {"auto", "cpu", "cuda"}, default="auto"
     random_state : int or None, default=None
     verbose : int, default=0
@@ -127,14 +128,12 @@ class SASRecRecommender(TorchSequentialRecommender):
         return dict(n_items=self.n_items_, d_model=self.d_model, n_layers=self.n_layers,
                     n_heads=self.n_heads, d_ff=self.d_ff, dropout=self.dropout, max_len=self.max_len)
 
+    def _rank_scores(self, module, items, lengths, k):
+        top = module.scores(items, lengths).float().topk(k, dim=1)
+        return top.indices, top.values
+
     def _rank(self, module, items, lengths, k, validation=False):
-        scores = module.scores(items, lengths).float()
-        if self.exclude_seen:
-            n = scores.shape[1]
-            seen = torch.zeros(scores.shape[0], n + 1, dtype=torch.bool, device=scores.device)
-            seen.scatter_(1, torch.where(items < 0, torch.full_like(items, n), items), True)
-            scores = scores.masked_fill(seen[:, :n], float("-inf"))
-        return scores.topk(k, dim=1).indices
+        return self._rank_scores(module, items, lengths, k)[0]
 
     @property
     def item_embeddings_(self):

@@ -42,7 +42,6 @@ standardised space, the same number for all four tokenizers.
 from __future__ import annotations
 
 import numbers
-import warnings
 from numbers import Integral
 
 import numpy as np
