@@ -11,13 +11,15 @@ Recommenders (``fit(X, y)`` / ``predict(X) -> (n_users, top_k)`` on histories):
 :class:`IntRRRecommender`, :class:`TIGERRecommender`, :class:`SASRecRecommender`,
 :class:`MostPopular`.
 
+Preprocessing: :class:`ItemEncoder` maps raw item ids to ``0..n_items-1`` and back.
+
 Persistence without pickle: :func:`save` / :func:`load` (see :mod:`sksid.persistence`).
 
 Ranker (``fit(X, y, codes=, weights=)`` / ``predict_proba(X)`` on (user, item) rows, CTR):
 :class:`SIDRanker`.
 
 Submodules: :mod:`sksid.datasets`, :mod:`sksid.features`, :mod:`sksid.model_selection`,
-:mod:`sksid.metrics`, :mod:`sksid.interactions`, :mod:`sksid.nn` (torch modules),
+:mod:`sksid.metrics`, :mod:`sksid.interactions`, :mod:`sksid.preprocessing`, :mod:`sksid.nn` (torch modules),
 :mod:`sksid.testing`.
 
 Examples
@@ -29,6 +31,7 @@ Examples
 from .ranker import SIDRanker
 from .recommenders import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender
 from .persistence import load, save
+from .preprocessing import ItemEncoder
 from .sequences import SIDSequences
 from .tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
 
@@ -44,6 +47,7 @@ __all__ = [
     "SASRecRecommender",
     "MostPopular",
     "SIDRanker",
+    "ItemEncoder",
     "SIDSequences",
     "save",
     "load",

@@ -265,6 +265,34 @@ def check_codes(codes, weights=None) -> tuple[np.ndarray, np.ndarray | None]:
     return codes, weights
 
 
+def check_dense_codes(codes, max_unused: int = 4096, max_use: float = 0.1) -> None:
+    """Raise when a level's code values are sparse labels rather than codebook indices.
+
+    Codebook sizes are inferred as ``codes.max(0) + 1`` when none are given, so a level
+    with 30 distinct values up to 870,000 would build an 870,001-entry codebook (and a fit
+    running for minutes). A level is rejected when its inferred size exceeds
+    ``max_unused`` and under ``max_use`` of its values occur.
+
+    Examples
+    --------
+    >>> check_dense_codes(np.array([[0, 5], [1, 870_000]]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: codes level 1 has 2 distinct values but a maximum of 870000 ...
+    """
+    codes = np.asarray(codes)
+    for level in range(codes.shape[1]):
+        size = int(codes[:, level].max()) + 1
+        if size <= max_unused:
+            continue
+        used = np.unique(codes[:, level]).size
+        if used < max_use * size:
+            raise ValueError(
+                f"codes level {level} has {used} distinct values but a maximum of {size - 1} "
+                f"(a codebook of {size} entries); remap each level to 0..K-1, e.g. "
+                "np.unique(codes[:, l], return_inverse=True)[1]")
+
+
 def warn_count(count: int, what: str, category=UserWarning) -> None:
     """Warn with an explicit count when rows are dropped or altered."""
     if count:

@@ -300,12 +300,27 @@ class CPUFallbackMixin:
         self.__dict__.update(state)
 
 
+# ids are "sparse" (raw, never remapped) when a catalogue inferred from the largest id
+# would hold more than this many rows and under SPARSE_IDS_MAX_USE of them occur
+SPARSE_IDS_MIN_ROWS = 10_000
+SPARSE_IDS_MAX_USE = 0.1
+
+
 def _infer_n_items(X, y):
     hi = max((int(s.max()) for s in X if s.size), default=-1)
     if y is not None and len(y):
         hi = max(hi, int(np.max(y)))
     if hi < 0:
         raise ValueError("cannot infer the catalogue size: X and y contain no item at all")
+    if hi + 1 > SPARSE_IDS_MIN_ROWS:
+        parts = [s for s in X if s.size] + ([np.asarray(y)] if y is not None and len(y) else [])
+        used = np.unique(np.concatenate(parts)).size
+        if used < SPARSE_IDS_MAX_USE * (hi + 1):
+            raise ValueError(
+                f"item ids look raw: {used} distinct ids but the largest is {hi}, so the model "
+                f"would hold {hi + 1} item rows; remap them to 0..{used - 1} with "
+                "sksid.preprocessing.ItemEncoder, or pass n_items= if the catalogue really "
+                "has that many items")
     return hi + 1
 
 

@@ -28,7 +28,8 @@ N_ITEMS = 30
 def test_every_public_estimator_is_listed():
     assert {c.__name__ for c in ESTIMATORS} == {
         "MostPopular", "SASRecRecommender", "IntRRRecommender", "TIGERRecommender",
-        "ADCSIDTokenizer", "RQVAETokenizer", "RQKMeansTokenizer", "OPQTokenizer", "SIDRanker"}
+        "ADCSIDTokenizer", "RQVAETokenizer", "RQKMeansTokenizer", "OPQTokenizer", "SIDRanker",
+        "ItemEncoder"}
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)

@@ -20,6 +20,7 @@ from .._validation import (
     POSITIVE_INT,
     StrictInterval,
     check_codes,
+    check_dense_codes,
     check_sequences,
 )
 from ..base import TorchSequentialRecommender
@@ -185,6 +186,8 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         if codes is None:
             raise ValueError(_NO_CODES.format(name=type(self).__name__))
         codes, weights = check_codes(codes, weights)
+        if sizes is None:  # sizes inferred from the code values: they must be indices
+            check_dense_codes(codes)
         n_items = codes.shape[0]
         if self.n_items is not None and int(self.n_items) != n_items:
             raise ValueError(f"n_items={self.n_items} but the codes cover {n_items} items; drop "
