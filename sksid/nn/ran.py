@@ -124,6 +124,7 @@ class RAN(nn.Module):
         q = e
         token = 0.0
         ctx = 0.0
+        c = None  # the previous level's codeword (set at the end of every level)
         logits, codes = [], []
         for level in range(self.n_levels):
             if level > 0:

@@ -52,6 +52,7 @@ class CausalTransformer(nn.Module):
 
     Examples
     --------
+    >>> import torch
     >>> m = CausalTransformer(d_model=8, n_layers=1, n_heads=2, d_ff=16, dropout=0.0, max_positions=5)
     >>> m(torch.zeros(3, 5, 8)).shape
     torch.Size([3, 5, 8])
