@@ -254,8 +254,9 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
 
     @staticmethod
     def _balanced_concat(std):
-        """Concatenation with modality ``m`` divided by sqrt(d_m) (equal modality weight)."""
-        return np.concatenate([a / np.sqrt(a.shape[1]) for a in std.values()], 1).astype(np.float32)
+        """Concatenation with modality ``m`` divided by sqrt(d_m) (equal modality weight), in
+        the modalities' sorted name order, so the codes do not depend on dict key order."""
+        return np.concatenate([std[m] / np.sqrt(std[m].shape[1]) for m in sorted(std)], 1).astype(np.float32)
 
     # ---- pipeline path -------------------------------------------------------------
     def _default_behavior_estimator(self, seed):
