@@ -22,7 +22,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
 from ._skorch import (RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, eval_batches, torch_seed)
 from ._validation import (
@@ -342,6 +342,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
     _parameter_constraints: dict = {
         **BaseRecommender._parameter_constraints,
         **TRAINING_CONSTRAINTS,
+        "callbacks": [list, None],
         "dropout": [UNIT_INTERVAL_LEFT],
         "max_len": [POSITIVE_INT],
         "max_time": [POSITIVE_REAL, None],
@@ -387,9 +388,23 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
             cbs.append(("checkpoint", checkpoint))
         if self.max_time is not None:
             cbs.append(("time_budget", TimeBudget(float(self.max_time))))
+        cbs.extend(self._user_callbacks())
         if self.verbose:
             cbs.append(("progress", ProgressBar(postfix_keys=["train_loss"])))
         return cbs
+
+    def _user_callbacks(self):
+        """The ``callbacks`` parameter as named skorch callbacks, deep-copied so a fit never
+        changes the estimator's parameter (skorch initialises callbacks in place)."""
+        out = []
+        for i, cb in enumerate(copy.deepcopy(list(getattr(self, "callbacks", None) or []))):
+            name, cb = cb if isinstance(cb, tuple) and len(cb) == 2 and isinstance(cb[0], str) \
+                else (f"user_{i}_{type(cb).__name__}", cb)
+            if not isinstance(cb, Callback):
+                raise ValueError(f"callbacks[{i}] must be a skorch Callback (or a (name, Callback) "
+                                 f"pair), got {type(cb).__name__}")
+            out.append((name, cb))
+        return out
 
     def fit(self, X, y=None, eval_set=None, resume=False):
         """Fit on histories ``X`` and their next items ``y``.

@@ -204,3 +204,19 @@ def test_sid_models_n_items_must_match_the_codes(cls):
 def test_mostpopular_exclude_seen_pads_with_minus_one():
     rec = MostPopular(top_k=3, exclude_seen=True).fit([np.array([0, 1, 2])], [1])
     assert rec.predict([np.array([0, 1])]).tolist() == [[2, -1, -1]]
+
+
+@pytest.mark.parametrize("cls", [SASRecRecommender, IntRRRecommender, TIGERRecommender])
+def test_user_callbacks_are_honoured_and_survive_clone(cls):
+    """Issue 10: a user ``callbacks`` parameter (skorch's LRScheduler here)."""
+    from skorch.callbacks import LRScheduler
+
+    sched = LRScheduler(policy="StepLR", step_size=1, gamma=0.5, event_name="event_lr")
+    rec = _fit(cls, callbacks=[("halve", sched)], max_epochs=3)
+    lrs = [row["event_lr"] for row in rec.net_.history]
+    np.testing.assert_allclose(lrs, [rec.lr, rec.lr / 2, rec.lr / 4])
+    assert not hasattr(sched, "lr_scheduler_")  # the parameter itself was not initialised
+    twin = clone(rec)
+    assert twin.callbacks[0][0] == "halve" and twin.callbacks[0][1] is not sched
+    with pytest.raises(ValueError, match=r"callbacks\[0\] must be a skorch Callback"):
+        _fit(cls, callbacks=["not a callback"])

@@ -101,6 +101,11 @@ class IntRRRecommender(SIDRecommenderBase):
         (weights, optimizer, history, RNG and early-stopping state);
         ``fit(..., resume=True)`` continues an interrupted fit from it and gives the
         model an uninterrupted fit would have given (see ``docs/persistence.md``).
+    callbacks : list or None, default=None
+        Extra skorch callbacks (``Callback`` instances or ``(name, Callback)`` pairs, e.g.
+        ``LRScheduler``, ``Checkpoint``, ``GradientNormClipping``), run after the
+        validation / early-stopping callbacks; copied at every fit, so the parameter
+        itself is never modified and survives ``clone``.
     n_items : int or None, default=None
         Catalogue size; the codes define it (one row per item), so a value that differs
         from their row count raises. None: taken from the codes.
@@ -156,7 +161,7 @@ class IntRRRecommender(SIDRecommenderBase):
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
                  top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=2e-3, weight_decay=0.0, patience=10,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
-                 compile="auto", checkpoint_dir=None, n_items=None, exclude_seen=False, **kwargs):
+                 compile="auto", checkpoint_dir=None, callbacks=None, n_items=None, exclude_seen=False, **kwargs):
         self.d_model = d_model
         self.n_layers = n_layers
         self.n_heads = n_heads
@@ -192,6 +197,7 @@ class IntRRRecommender(SIDRecommenderBase):
         self.verbose = verbose
         self.compile = compile
         self.checkpoint_dir = checkpoint_dir
+        self.callbacks = callbacks
         self.n_items = n_items
         self.exclude_seen = exclude_seen
         self._store_prefixed(kwargs)

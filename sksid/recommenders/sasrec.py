@@ -60,6 +60,11 @@ class SASRecRecommender(TorchSequentialRecommender):
         (weights, optimizer, history, RNG and early-stopping state);
         ``fit(..., resume=True)`` continues an interrupted fit from it and gives the
         model an uninterrupted fit would have given (see ``docs/persistence.md``).
+    callbacks : list or None, default=None
+        Extra skorch callbacks (``Callback`` instances or ``(name, Callback)`` pairs, e.g.
+        ``LRScheduler``, ``Checkpoint``, ``GradientNormClipping``), run after the
+        validation / early-stopping callbacks; copied at every fit, so the parameter
+        itself is never modified and survives ``clone``.
     n_items : int or None, default=None
         Catalogue size (item ids ``0..n_items-1``). None: the coded catalogue of an
         ``SIDSequences`` (a tokenizer's output), else the largest id in ``X``/``y`` + 1.
@@ -97,7 +102,7 @@ class SASRecRecommender(TorchSequentialRecommender):
     def __init__(self, d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2, max_len=20,
                  max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, patience=5,
                  validation_fraction=0.1, top_k=10, exclude_seen=False, device="auto",
-                 random_state=None, verbose=0, compile="auto", checkpoint_dir=None, n_items=None, **kwargs):
+                 random_state=None, verbose=0, compile="auto", checkpoint_dir=None, callbacks=None, n_items=None, **kwargs):
         self.d_model = d_model
         self.n_layers = n_layers
         self.n_heads = n_heads
@@ -118,6 +123,7 @@ class SASRecRecommender(TorchSequentialRecommender):
         self.verbose = verbose
         self.compile = compile
         self.checkpoint_dir = checkpoint_dir
+        self.callbacks = callbacks
         self.n_items = n_items
         self._store_prefixed(kwargs)
 
