@@ -17,6 +17,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from .sequences import SIDSequences
+
 __all__ = [
     "check_recommender",
     "check_params_roundtrip",
@@ -26,6 +28,9 @@ __all__ = [
     "check_pickle_roundtrip",
     "check_unknown_items",
     "check_reproducible",
+    "check_recommend_api",
+    "check_bad_input",
+    "BAD_HISTORIES",
 ]
 
 
@@ -107,14 +112,87 @@ def check_reproducible(est, X, y):
     np.testing.assert_array_equal(a, b)
 
 
+def check_recommend_api(fitted, X):
+    """``recommend(X, k, exclude_seen)``: (ids, scores) of shape (n, k), scores best first,
+    ids equal to ``predict`` at ``k=top_k``; ``exclude_seen`` removes the history and pads a
+    row with -1 / -inf when too few unseen items remain."""
+    ids, scores = fitted.recommend(X)
+    assert ids.shape == scores.shape == (len(X), fitted.top_k), "recommend shape"
+    assert ids.dtype == np.int64 and scores.dtype == np.float32, "recommend dtypes"
+    finite = np.where(np.isnan(scores), 0.0, scores)
+    assert (np.diff(finite, axis=1) <= 1e-5).all(), "recommend scores are not best first"
+    if not getattr(fitted, "exclude_seen", False):
+        np.testing.assert_array_equal(ids, fitted.predict(X))
+    ids, _ = fitted.recommend(X, exclude_seen=True)
+    for row, hist in zip(ids, X):
+        assert not set(row.tolist()) & set(np.asarray(hist).tolist()), "exclude_seen kept a seen item"
+    n = fitted.n_items_
+    almost_all = np.arange(n - 1)  # one unseen item left
+    k = min(fitted.top_k, n)
+    ids, scores = fitted.recommend([almost_all], k=k, exclude_seen=True)
+    assert ids[0, 0] == n - 1 and (ids[0, 1:] == -1).all() and np.isneginf(scores[0, 1:]).all(), \
+        "exclude_seen with fewer unseen items than k must pad with -1 / -inf"
+
+
+#: histories a recommender must refuse with a ValueError (``{n}`` = catalogue size)
+BAD_HISTORIES = {
+    "negative id": lambda n: [np.array([0, -3])],
+    "id past the catalogue": lambda n: [np.array([0, n + 5])],
+    "float ids": lambda n: [np.array([0.5, 1.0])],
+    "NaN id": lambda n: [np.array([0.0, np.nan])],
+    "2-D history": lambda n: [np.zeros((2, 2), dtype=np.int64)],
+    "string ids": lambda n: [np.array(["a", "b"])],
+}
+
+
+def _like(X, seqs):
+    """``seqs`` in the container of ``X`` (an SIDSequences keeps its codes)."""
+    if isinstance(X, SIDSequences):
+        return SIDSequences(seqs, X.codes, X.weights, X.codebook_sizes)
+    return seqs
+
+
+def check_bad_input(est, fitted, X, y):
+    """Bad data gets a ValueError (naming the problem), never an answer or another error.
+
+    Fit-time: mismatched ``X``/``y`` lengths, a NaN / negative target, each entry of
+    :data:`BAD_HISTORIES` as training data. Predict-time: each entry of
+    :data:`BAD_HISTORIES` against the fitted model."""
+    n = fitted.n_items_
+    cases = [("fit: X and y of different lengths", lambda: clone(est).fit(X, y[:-1])),
+             ("fit: negative target", lambda: clone(est).fit(X, np.r_[y[:-1], -1])),
+             ("fit: NaN target", lambda: clone(est).fit(X, np.r_[y[:-1].astype(float), np.nan]))]
+    coded = isinstance(X, SIDSequences)
+    cases += [(f"fit: {name}", lambda make=make: clone(est).fit(_like(X, make(n) + list(X)[1:]), y))
+              for name, make in BAD_HISTORIES.items()
+              # an id past the largest one only grows an inferred catalogue: legal unless coded
+              if coded or name != "id past the catalogue"]
+    cases += [(f"predict: {name}", lambda make=make: fitted.predict(make(n)))
+              for name, make in BAD_HISTORIES.items()]
+    for name, call in cases:
+        try:
+            call()
+        except ValueError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - the point: any other error is a bug
+            raise AssertionError(f"{name}: raised {type(exc).__name__} ({exc}) instead of a "
+                                 "ValueError") from exc
+        raise AssertionError(f"{name}: accepted silently")
+
+
 def check_recommender(est, X, y, *, reproducible=True):
-    """Run every contract check; returns the fitted estimator."""
+    """Run every contract check; returns the fitted estimator.
+
+    ``X`` may be an :class:`~sksid.sequences.SIDSequences` (SID models: the codes travel
+    with the histories)."""
     check_params_roundtrip(est)
     check_not_fitted(est, X)
     fitted = check_fit_returns_self(est, X, y)
     check_predict_contract(fitted, X)
+    check_recommend_api(fitted, X)
     check_pickle_roundtrip(fitted, X)
     check_unknown_items(fitted, X)
+    check_bad_input(est, fitted, X, y)
     if reproducible:
         check_reproducible(est, X, y)
     return fitted

@@ -81,3 +81,33 @@ def test_drop_seen_matches_brute_force(data):
         assert got_ids[u].tolist() == want_ids
         np.testing.assert_allclose(got_sc[u, : len(keep)], [s for _, s in keep], rtol=1e-6)
         assert np.isneginf(got_sc[u, len(keep):]).all()
+
+
+_FITTED = {}
+
+
+def _once(cls):
+    if cls not in _FITTED:
+        _FITTED[cls] = _fitted(cls, top_k=3)
+    return _FITTED[cls]
+
+
+bad_ids = st.one_of(
+    st.integers(-10**6, -1), st.integers(N_ITEMS, 10**6),  # outside the catalogue
+    st.floats(allow_nan=True).filter(lambda v: not float(v).is_integer()),  # NaN, inf, fractions
+)
+
+
+@pytest.mark.parametrize("cls", RECOMMENDERS)
+@settings(max_examples=40, deadline=None)
+@given(good=st.lists(st.integers(0, N_ITEMS - 1), max_size=5), bad=bad_ids, pos=st.integers(0, 5))
+def test_fuzz_bad_histories_raise_value_error(cls, good, bad, pos):
+    """Hypothesis fuzz (issue 10): a history with any one bad id gets a ValueError from
+    predict and recommend on every recommender, never an answer or another exception."""
+    rec = _once(cls)
+    hist = list(good)
+    hist.insert(min(pos, len(hist)), bad)
+    dtype = np.float64 if isinstance(bad, float) else np.int64
+    for call in (rec.predict, rec.recommend):
+        with pytest.raises(ValueError):
+            call([np.array(hist, dtype=dtype)])
