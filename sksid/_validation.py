@@ -10,6 +10,7 @@ naming the parameter, the accepted values and the value received.
 from __future__ import annotations
 
 import numbers
+import os
 import re
 import warnings
 from numbers import Integral, Real
@@ -76,6 +77,36 @@ TRAINING_CONSTRAINTS = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
+
+#: environment variable that caps every estimator's training epochs (smoke runs of the
+#: docs, README and notebooks: the same code, short training)
+EPOCH_CAP_ENV = "SKSID_MAX_EPOCHS"
+
+
+def epoch_cap(max_epochs: int) -> int:
+    """``max_epochs``, lowered to ``$SKSID_MAX_EPOCHS`` when that variable is set.
+
+    The documented switch for smoke runs: the README's and the docs' code blocks and the
+    notebooks run as written in CI with ``SKSID_MAX_EPOCHS=1``; results from such runs are
+    not results. Unset or empty: ``max_epochs`` unchanged.
+
+    Examples
+    --------
+    >>> epoch_cap(100) == (100 if not os.environ.get("SKSID_MAX_EPOCHS") else
+    ...                    min(100, int(os.environ["SKSID_MAX_EPOCHS"])))
+    True
+    """
+    env = os.environ.get(EPOCH_CAP_ENV, "").strip()
+    if not env:
+        return int(max_epochs)
+    try:
+        cap = int(env)
+    except ValueError:
+        cap = 0
+    if cap < 1:
+        raise ValueError(f"${EPOCH_CAP_ENV} must be a positive integer, got {env!r}")
+    return min(int(max_epochs), cap)
+
 
 #: Backbone sizes of the Semantic-ID recommenders: ``None`` picks the device default.
 BACKBONE_CONSTRAINTS = {name: [POSITIVE_INT, None]

@@ -26,6 +26,7 @@ from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
 from ._skorch import (RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, eval_batches, torch_seed)
 from ._validation import (
+    epoch_cap,
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
     POSITIVE_REAL,
@@ -493,7 +494,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
             if resume:
                 self.net_.initialize()  # the module's initialisation draws as in a fresh fit
                 done = checkpoint.restore(self.net_)
-                self.net_.partial_fit(train, None, epochs=max(self.max_epochs - done, 0))
+                self.net_.partial_fit(train, None, epochs=max(epoch_cap(self.max_epochs) - done, 0))
             else:
                 self.net_.fit(train, None)
         # the validation callbacks hold closures and a copy of the best weights: they
@@ -520,7 +521,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
             module=module_cls,
             optimizer=torch.optim.AdamW,
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=epoch_cap(self.max_epochs),
             batch_size=self.batch_size,
             device=self.device_,
             callbacks=callbacks,

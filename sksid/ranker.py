@@ -13,6 +13,7 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 
 from ._skorch import RankingValidation, SIDNet, TimeBudget, eval_batches, torch_seed
 from ._validation import (
+    epoch_cap,
     NON_NEGATIVE_INT,
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -372,7 +373,7 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
         net_kwargs.setdefault("optimizer__weight_decay", self.weight_decay)
         net_kwargs.setdefault("iterator_train__seed", seed)
         self.net_ = SIDNet(module=PPNetRanker, optimizer=torch.optim.AdamW, lr=self.lr,
-                           max_epochs=self.max_epochs, batch_size=self.batch_size, device=self.device_,
+                           max_epochs=epoch_cap(self.max_epochs), batch_size=self.batch_size, device=self.device_,
                            callbacks=callbacks, verbose=int(bool(self.verbose)), **net_kwargs)
         with torch_seed(seed, self.device_):
             self.net_.initialize()

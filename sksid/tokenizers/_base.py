@@ -54,6 +54,7 @@ from skorch.callbacks import Callback
 
 from .._skorch import SIDNet, torch_seed
 from .._validation import (
+    epoch_cap,
     NON_NEGATIVE_INT,
     POSITIVE_INT,
     TRAINING_CONSTRAINTS,
@@ -419,7 +420,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         net_kwargs = self._net_kwargs(module_kwargs)
         net_kwargs.setdefault("iterator_train__seed", seed)
         return SIDNet(module=module_cls, optimizer=torch.optim.AdamW, lr=self.lr,
-                      max_epochs=self.max_epochs, batch_size=self.batch_size, device=self.device_,
+                      max_epochs=epoch_cap(self.max_epochs), batch_size=self.batch_size, device=self.device_,
                       callbacks=callbacks, verbose=int(bool(self.verbose)), **net_kwargs)
 
     def _train_module(self, module_cls, module_kwargs, data, seed, device):
@@ -429,7 +430,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         net.initialize()
         batch = {k: torch.as_tensor(v, device=device) for k, v in data.items()}
         net.module_.init_codebooks(generator=torch.Generator().manual_seed(seed), **batch)
-        if self.max_epochs > 0:
+        if net.max_epochs > 0:
             net.partial_fit(data, None)
         net.callbacks = None  # training-time state (holds the data): not pickled
         net.initialize_callbacks()
