@@ -19,14 +19,15 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 import time
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, Checkpoint
+from skorch.callbacks import Callback, Checkpoint, PrintLog
 from skorch.dataset import unpack_data
-from skorch.utils import to_tensor
+from skorch.utils import Ansi, to_tensor
 
 __all__ = ["SIDNet", "DeviceBatchIterator", "RankingValidation", "TimeBudget", "ResumableCheckpoint",
            "autocast_context", "torch_seed", "eval_batches"]
@@ -109,6 +110,23 @@ class DeviceBatchIterator:
                 yield {k: v[idx] for k, v in self.data.items()}, None
 
 
+class PlainPrintLog(PrintLog):
+    """skorch's epoch table, with its ANSI colour codes (best values) only on a terminal:
+    redirected logs and notebooks' captured output stay plain text."""
+
+    def format_row(self, row, key, color):
+        if _is_terminal():
+            return super().format_row(row, key, color)
+        return super().format_row(row, key, "").replace(Ansi.ENDC.value, "")
+
+
+def _is_terminal():
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stdout
+        return False
+
+
 class SIDNet(NeuralNet):
     """skorch ``NeuralNet`` for self-scoring sksid modules.
 
@@ -122,6 +140,10 @@ class SIDNet(NeuralNet):
         super().__init__(module, *args, **kwargs)
         self.autocast = autocast
         self.compile_forward = compile_forward
+
+    def get_default_callbacks(self):
+        return [(name, PlainPrintLog() if name == "print_log" else cb)
+                for name, cb in super().get_default_callbacks()]
 
     # -- forward/loss ---------------------------------------------------------------
     def _forward_fn(self):

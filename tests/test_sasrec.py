@@ -128,3 +128,12 @@ def test_gpu_model_loads_on_cpu(synthetic_sequences, monkeypatch):
     loaded = pickle.loads(data)
     assert loaded.device_ == "cpu"
     np.testing.assert_array_equal(loaded.predict(X[:5]), ref)
+
+
+def test_verbose_log_has_no_ansi_codes_off_a_terminal(capsys, synthetic_sequences):
+    """Issue 9: skorch's colour codes ended up in redirected logs."""
+    X, y = synthetic_sequences
+    tiny_sasrec(verbose=1, max_epochs=3).fit(X, y)
+    out = capsys.readouterr()
+    assert "train_loss" in out.out and "valid_ndcg" in out.out
+    assert "\x1b[" not in out.out + out.err
