@@ -294,3 +294,14 @@ def test_baseline_codes_do_not_depend_on_modality_key_order(cls):
     a, _ = tok(**kw).fit_transform(feats)
     b, _ = tok(**kw).fit_transform(dict(reversed(list(feats.items()))))
     np.testing.assert_array_equal(a, b)
+
+
+def test_verbose_reaches_the_internal_behaviour_model(capsys):
+    """Issue 9: the SASRec a tokenizer fits on histories trained for minutes in silence."""
+    rng = np.random.RandomState(0)
+    X = [rng.randint(0, 20, size=8) for _ in range(40)]
+    y = rng.randint(0, 20, size=40)
+    tok = RQKMeansTokenizer(codebook_size=4, random_state=0, verbose=1, n_items=20)
+    tok.fit(X, y, item_features={"text": rng.randn(20, 4)})
+    assert tok.behavior_estimator_.verbose == 1
+    assert "valid_ndcg" in capsys.readouterr().out  # SASRec's epoch table was printed

@@ -262,7 +262,9 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
     # ---- pipeline path -------------------------------------------------------------
     def _default_behavior_estimator(self, seed):
         from ..recommenders.sasrec import SASRecRecommender
-        return SASRecRecommender(random_state=seed, device=self.device)
+        # the tokenizer's verbosity reaches its behaviour model: minutes of SASRec training
+        # would otherwise print nothing
+        return SASRecRecommender(random_state=seed, device=self.device, verbose=self.verbose)
 
     def _features_from_histories(self, X, y, item_features, seed, n_items_seen=0):
         seqs = check_sequences(X)

@@ -119,6 +119,8 @@ class ADCSIDTokenizer(BaseTokenizer):
     device : {"auto", "cpu", "cuda"}, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
+        1 prints the epoch tables of the tokenizer's training and of the behaviour model it
+        fits on histories (the default SASRec), 2 adds batch progress bars.
     modality_dims : dict or list of (name, dim), optional
         Column split of a 2-D array input; None: one content modality ``"content"``.
     behavior_modality : str, default="collab"
