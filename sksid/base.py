@@ -214,6 +214,16 @@ class BaseRecommender(BaseEstimator):
         """
         return self.recommend(X, self.top_k, bool(getattr(self, "exclude_seen", False)))[0]
 
+    #: the fitted attribute whose absence means "not fitted" (``check_is_fitted``)
+    _fitted_attr = "n_items_"
+
+    def _check_predict_input(self, X):
+        """Validated histories of a predict / recommend call (fitted, ``top_k`` still valid,
+        ids inside the fitted catalogue)."""
+        check_is_fitted(self, self._fitted_attr)
+        self._check_top_k(self.n_items_)
+        return check_sequences(X, n_items=self.n_items_)
+
     def _top_items(self, X, seqs, k):  # pragma: no cover - abstract
         """``(ids, scores)`` of the ``k`` best items per validated history ``seqs``."""
         raise NotImplementedError
@@ -237,19 +247,23 @@ class BaseRecommender(BaseEstimator):
         items of the catalogue that training never saw are legal at predict time."""
         given = getattr(self, "n_items", None)
         coded = X.n_items if isinstance(X, SIDSequences) else None
-        if given is not None and coded is not None and int(given) != coded:
-            raise ValueError(f"n_items={given} but the codes cover {coded} items; drop n_items "
-                             "(the codes define the catalogue) or tokenize the whole catalogue")
-        n = coded if coded is not None else given
-        if n is None:
+        if coded is not None:
+            return self._check_n_items_matches_codes(coded)
+        if given is None:
             return _infer_n_items(seqs, y)
-        n = int(n)
-        hi = max((int(s.max()) for s in seqs if s.size), default=-1)
-        if y is not None and len(y):
-            hi = max(hi, int(np.max(y)))
+        n = int(given)
+        hi = _max_id(seqs, y)
         if hi >= n:
             raise ValueError(f"X/y contain item id {hi} but n_items={n}; ids must lie in [0, n_items)")
         return n
+
+    def _check_n_items_matches_codes(self, coded):
+        """The catalogue of coded items (``coded`` rows); an ``n_items`` that disagrees raises."""
+        given = getattr(self, "n_items", None)
+        if given is not None and int(given) != coded:
+            raise ValueError(f"n_items={given} but the codes cover {coded} items; drop n_items "
+                             "(the codes define the catalogue) or code the whole catalogue")
+        return int(coded)
 
     def _check_top_k(self, n_items):
         self._revalidate_params("top_k")
@@ -307,10 +321,16 @@ SPARSE_IDS_MIN_ROWS = 10_000
 SPARSE_IDS_MAX_USE = 0.1
 
 
-def _infer_n_items(X, y):
+def _max_id(X, y):
+    """Largest item id in histories ``X`` and targets ``y`` (-1 when there is none)."""
     hi = max((int(s.max()) for s in X if s.size), default=-1)
     if y is not None and len(y):
         hi = max(hi, int(np.max(y)))
+    return hi
+
+
+def _infer_n_items(X, y):
+    hi = _max_id(X, y)
     if hi < 0:
         raise ValueError("cannot infer the catalogue size: X and y contain no item at all")
     if hi + 1 > SPARSE_IDS_MIN_ROWS:
@@ -340,6 +360,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
     _module_class = None
     _needs_codes = False
 
+    _fitted_attr = "net_"
     _parameter_constraints: dict = {
         **BaseRecommender._parameter_constraints,
         **TRAINING_CONSTRAINTS,
@@ -578,11 +599,6 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         return tuple(np.concatenate(p) for p in zip(*parts))
 
     # ---- predict -----------------------------------------------------------------------
-    def _check_predict_input(self, X):
-        check_is_fitted(self, "net_")
-        self._check_top_k(self.n_items_)
-        return check_sequences(X, n_items=self.n_items_)
-
     def _eval_batches(self, module, fn, items, lengths, batch_size=None):
         """Run ``fn(items, lengths)`` over padded histories in batches, in eval mode.
 

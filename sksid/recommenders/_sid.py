@@ -188,10 +188,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         codes, weights = check_codes(codes, weights)
         if sizes is None:  # sizes inferred from the code values: they must be indices
             check_dense_codes(codes)
-        n_items = codes.shape[0]
-        if self.n_items is not None and int(self.n_items) != n_items:
-            raise ValueError(f"n_items={self.n_items} but the codes cover {n_items} items; drop "
-                             "n_items (the codes define the catalogue) or code the whole catalogue")
+        n_items = self._check_n_items_matches_codes(codes.shape[0])
         check_sequences(seqs, n_items=n_items)  # ids inside the coded catalogue
         if y is not None and len(y) and int(np.max(y)) >= n_items:
             raise ValueError(f"y contains item ids >= the number of coded items ({n_items})")

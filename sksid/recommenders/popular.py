@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_sequences, check_targets
 from ..base import BaseRecommender
@@ -47,6 +46,7 @@ class MostPopular(BaseRecommender):
     """
 
     _parameter_constraints: dict = {**BaseRecommender._parameter_constraints, "exclude_seen": ["boolean"]}
+    _fitted_attr = "popular_items_"
 
     def __init__(self, top_k=10, exclude_seen=False, random_state=None, device="auto", n_items=None):
         self.top_k = top_k
@@ -64,11 +64,6 @@ class MostPopular(BaseRecommender):
         self._check_top_k(self.n_items_)
         self._fit_popularity(seqs, y, self.n_items_)
         return self
-
-    def _check_predict_input(self, X):
-        check_is_fitted(self, "popular_items_")
-        self._check_top_k(self.n_items_)
-        return check_sequences(X, n_items=self.n_items_)
 
     def _top_items(self, X, seqs, k):
         ids = np.tile(self.popular_items_[:k], (len(seqs), 1))
