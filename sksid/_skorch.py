@@ -29,7 +29,7 @@ from skorch.callbacks import Callback, Checkpoint, PrintLog
 from skorch.dataset import unpack_data
 from skorch.utils import Ansi, to_tensor
 
-__all__ = ["SIDNet", "DeviceBatchIterator", "RankingValidation", "TimeBudget", "ResumableCheckpoint",
+__all__ = ["SIDNet", "DeviceBatchIterator", "RankingValidation", "TimeBudget", "PlateauLR", "ResumableCheckpoint",
            "autocast_context", "torch_seed", "eval_batches"]
 
 
@@ -251,6 +251,46 @@ class TimeBudget(Callback):
             raise KeyboardInterrupt
 
 
+class PlateauLR(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` (higher is better) has
+    not reached a new best for ``patience`` epochs (``ReduceLROnPlateau`` on a history key).
+
+    Place it after the callback that records ``monitor`` and before the checkpoint; the
+    current rate is recorded in the history as ``lr``. Its state (``best_``,
+    ``bad_epochs_``) is plain numbers, saved by :class:`ResumableCheckpoint`; the rate
+    itself lives in the optimizer's state.
+
+    Parameters
+    ----------
+    monitor : str, default="valid_ndcg"
+    factor : float, default=0.3
+    patience : int, default=3
+    min_lr : float, default=1e-5
+    """
+
+    def __init__(self, monitor="valid_ndcg", factor=0.3, patience=3, min_lr=1e-5):
+        self.monitor = monitor
+        self.factor = factor
+        self.patience = patience
+        self.min_lr = min_lr
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_ = -float("inf")
+        self.bad_epochs_ = 0
+
+    def on_epoch_end(self, net, **kwargs):
+        score = net.history[-1, self.monitor]
+        if score > self.best_:
+            self.best_, self.bad_epochs_ = float(score), 0
+        else:
+            self.bad_epochs_ += 1
+            if self.bad_epochs_ >= self.patience:
+                for group in net.optimizer_.param_groups:
+                    group["lr"] = max(group["lr"] * self.factor, self.min_lr)
+                self.bad_epochs_ = 0
+        net.history.record("lr", float(net.optimizer_.param_groups[0]["lr"]))
+
+
 class ResumableCheckpoint(Checkpoint):
     """skorch ``Checkpoint`` written at the end of every epoch, for an exact resume.
 
@@ -285,7 +325,8 @@ class ResumableCheckpoint(Checkpoint):
     #: callback name -> attributes saved and restored (skorch's EarlyStopping resets
     #: them in on_train_begin)
     callback_state = {"early_stopping": ("misses_", "dynamic_threshold_", "best_epoch_",
-                                         "best_model_weights_")}
+                                         "best_model_weights_"),
+                      "lr_schedule": ("best_", "bad_epochs_")}
     _POINTER = "latest"
     _STATE = "training_state.pt"
     _NAME = re.compile(r"^epoch-[0-9]{5,}$")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from sklearn.utils._param_validation import StrOptions, validate_parameter_const
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
-from ._skorch import (RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, eval_batches, torch_seed)
+from ._skorch import (PlateauLR, RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, eval_batches, torch_seed)
 from ._validation import (
     epoch_cap,
     NON_NEGATIVE_REAL,
@@ -42,6 +43,71 @@ from .sequences import SIDSequences, pad_histories, training_windows
 
 __all__ = ["SkorchParamsMixin", "CPUFallbackMixin", "BaseRecommender", "TorchSequentialRecommender",
            "drop_seen"]
+
+
+# numpydoc entries shared by every torch recommender (put in each docstring by
+# fill_docstring where it says ``{training}`` / ``{exclude_seen}``)
+DOC_BLOCKS = {
+    "training": """    max_time : float or None, default=None
+        Wall-clock budget of the fit in seconds: training stops after the first epoch
+        that ends past it (early stopping's best epoch is still restored). None: no
+        budget, ``max_epochs`` and early stopping decide.
+    batch_size : int, default=256
+        Training windows per batch.
+    weight_decay : float, default=0.0
+        AdamW weight decay.
+    lr_schedule : {"constant", "plateau"}, default="constant"
+        ``"plateau"`` multiplies the learning rate by 0.3 after 3 epochs without a new
+        best validation NDCG@10 (:class:`~sksid._skorch.PlateauLR`; needs validation;
+        the rate is recorded as ``lr`` in ``history_``).
+    validation_fraction : float, default=0.1
+        Share of the users whose target ``y`` is held out for early stopping when no
+        ``eval_set`` is given (at least 500 users, or half of them on smaller data:
+        NDCG on fewer is too noisy to stop on). Their histories still train; 0
+        disables early stopping.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the module trains and predicts (auto: CUDA when available). A model
+        fitted on CUDA loads and predicts on a CPU-only machine.
+    random_state : int or None, default=None
+        Seed of the initialisation, the validation split, the batch order and dropout:
+        two fits with the same int give the same model on the same device.
+    verbose : int, default=0
+        1 prints skorch's epoch table (loss, validation NDCG@10, seconds) and a batch
+        progress bar; no ANSI colour codes when the output is not a terminal.
+    compile : {"auto", True, False}, default="auto"
+        ``torch.compile`` the training forward (auto: on CUDA only).
+    checkpoint_dir : str, path-like or None, default=None
+        Directory where a skorch checkpoint is written at the end of every epoch
+        (weights, optimizer, history, RNG, early-stopping and learning-rate schedule
+        state); ``fit(..., resume=True)`` continues an interrupted fit from it and gives
+        the model an uninterrupted fit would have given (see ``docs/persistence.md``).
+    callbacks : list or None, default=None
+        Extra skorch callbacks (``Callback`` instances or ``(name, Callback)`` pairs, e.g.
+        ``LRScheduler``, ``Checkpoint``, ``GradientNormClipping``), run after the
+        validation / early-stopping callbacks; copied at every fit, so the parameter
+        itself is never modified and survives ``clone``.
+""",
+    "exclude_seen": """    exclude_seen : bool, default=False
+        ``predict`` drops the items of the history from each row
+        (:meth:`~sksid.base.BaseRecommender.recommend`; off: the papers' protocol keeps
+        them); a row left with fewer than ``top_k`` unseen items is padded with -1.
+        Training and early stopping ignore it.
+""",
+}
+
+
+def fill_docstring(cls, blocks=None):
+    """Put the numpydoc entries of ``blocks`` (default :data:`DOC_BLOCKS`) where the
+    class docstring has a line ``    {name}``; a placeholder left unfilled raises."""
+    doc = cls.__doc__
+    for name, text in (DOC_BLOCKS if blocks is None else blocks).items():
+        doc = doc.replace("    {" + name + "}\n", text)
+    left = re.findall(r"^    \{(\w+)\}$", doc, flags=re.M)
+    if left:
+        raise RuntimeError(f"{cls.__name__}'s docstring has unfilled blocks {left}")
+    cls.__doc__ = doc
+    return cls
+
 
 MIN_VALIDATION_USERS = 500
 _PREFIXES = ("module__", "optimizer__", "callbacks__", "iterator_train__", "iterator_valid__")
@@ -373,6 +439,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         "validation_fraction": [UNIT_INTERVAL_LEFT],
         "compile": [StrOptions({"auto"}), "boolean"],
         "checkpoint_dir": [str, os.PathLike, None],
+        "lr_schedule": [StrOptions({"constant", "plateau"})],
     }
 
     # ---- hooks ------------------------------------------------------------------------
@@ -403,6 +470,8 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         cbs = []
         if valid_fn is not None:
             cbs.append(("valid_ndcg", RankingValidation(valid_fn, name="valid_ndcg")))
+            if getattr(self, "lr_schedule", "constant") == "plateau":
+                cbs.append(("lr_schedule", PlateauLR("valid_ndcg")))
             cbs.append(("early_stopping", EarlyStopping(
                 monitor="valid_ndcg", lower_is_better=False, patience=self.patience,
                 load_best=True, sink=(print if self.verbose else (lambda *a, **k: None)))))
@@ -525,7 +594,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         hist = self.net_.history
         self.n_epochs_ = len(hist)
         self.history_ = [
-            {k: row[k] for k in ("epoch", "train_loss", "valid_ndcg", "dur") if k in row} for row in hist
+            {k: row[k] for k in ("epoch", "train_loss", "valid_ndcg", "lr", "dur") if k in row} for row in hist
         ]
         return self
 

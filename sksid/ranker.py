@@ -81,6 +81,7 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
     embedding_dim : int, default=16
         Size of the user, item-ID and every code embedding.
     hidden_dims : tuple of int, default=(64, 32)
+        Widths of the hidden layers of the scoring network.
     backbone : {"ppnet", "mlp"}, default="ppnet"
         ``"ppnet"``: every hidden layer is scaled by a personalised gate
         ``2 sigmoid(G([user embedding, stop_grad(input)]))`` (PPNet, the ranking backbone
@@ -100,10 +101,15 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
     history_len : int, default=20
         Previous positive items averaged into the history feature; 0 switches it off.
     dropout : float, default=0.0
+        Dropout after every hidden layer.
     max_epochs : int, default=20
+        Epoch cap; early stopping usually ends the fit sooner.
     batch_size : int, default=512
+        Rows per training batch.
     lr : float, default=1e-3
+        AdamW learning rate.
     weight_decay : float, default=0.0
+        AdamW weight decay.
     patience : int, default=2
         Early-stopping patience (epochs without a better validation AUC).
     validation_fraction : float in [0, 1), default=0.1
@@ -111,12 +117,19 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
         restored); 0 trains on every row for ``max_epochs``.
     max_time : float, optional
         Wall-clock budget of the training loop, in seconds.
-    user_col, item_col, time_col : str, default="user_id", "item_id", "timestamp"
-        Column names of a DataFrame ``X``. ``time_col`` orders the rows and is not a
-        feature; every other column is a numeric extra feature.
+    user_col : str, default="user_id"
+        Column of a DataFrame ``X`` holding user ids (integers >= 0).
+    item_col : str, default="item_id"
+        Column holding item ids (integers >= 0, the codes' row space).
+    time_col : str or None, default="timestamp"
+        Column that orders the rows (history features, validation split); not a
+        feature. Every column other than these three is a numeric extra feature.
     device : {"auto", "cpu", "cuda", "cuda:<i>", "mps"}, default="auto"
+        Where the network trains and predicts (auto: CUDA when available).
     random_state : int, RandomState or None, default=None
+        Seed of the initialisation, the batch order and dropout.
     verbose : int, default=0
+        1 prints skorch's epoch table (loss, validation AUC, seconds).
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*`` parameters.
 

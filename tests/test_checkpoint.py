@@ -139,3 +139,41 @@ def test_resume_errors(synthetic_sequences, tmp_path):
         _sasrec(max_epochs=1, checkpoint_dir=tmp_path).fit(X[:-1], y[:-1], resume=True)
     with pytest.raises(ValueError, match=r"written by a fit on other data or with other parameters"):
         _sasrec(max_epochs=1, lr=0.01, checkpoint_dir=tmp_path).fit(X, y, resume=True)
+
+
+def _expected_lrs(scores, lr, factor=0.3, patience=3, min_lr=1e-5):
+    """ReduceLROnPlateau (mode max) by hand: the rate after each epoch's validation."""
+    best, bad, out = -np.inf, 0, []
+    for s in scores:
+        if s > best:
+            best, bad = s, 0
+        else:
+            bad += 1
+            if bad >= patience:
+                lr, bad = max(lr * factor, min_lr), 0
+        out.append(lr)
+    return out
+
+
+def test_plateau_lr_schedule_follows_validation(synthetic_sequences, noisy_eval_set):
+    X, y = synthetic_sequences
+    est = _sasrec(max_epochs=10, patience=10, lr=1e-2, lr_schedule="plateau").fit(X, y, eval_set=noisy_eval_set)
+    scores = [row["valid_ndcg"] for row in est.history_]
+    lrs = [row["lr"] for row in est.history_]
+    np.testing.assert_allclose(lrs, _expected_lrs(scores, 1e-2))
+    assert lrs[-1] < 1e-2  # the noisy validation plateaus, so the rate was cut
+    const = _sasrec(max_epochs=3, lr=1e-2).fit(X, y, eval_set=noisy_eval_set)
+    assert "lr" not in const.history_[0]
+
+
+def test_plateau_lr_schedule_resumes_exactly(synthetic_sequences, noisy_eval_set, tmp_path, monkeypatch):
+    X, y = synthetic_sequences
+    kw = dict(max_epochs=10, patience=10, lr=1e-2, lr_schedule="plateau")
+    ref = _sasrec(**kw).fit(X, y, eval_set=noisy_eval_set)
+    est = _sasrec(checkpoint_dir=tmp_path, **kw)
+    with monkeypatch.context() as m:  # after epoch 9: two epochs since the best (7), cut due after 10
+        _crash_at_epoch(m, 9)
+        with pytest.raises(RuntimeError):
+            est.fit(X, y, eval_set=noisy_eval_set)
+    est.fit(X, y, eval_set=noisy_eval_set, resume=True)
+    _assert_same_model(est, ref, X)

@@ -23,7 +23,7 @@ from .._validation import (
     check_dense_codes,
     check_sequences,
 )
-from ..base import TorchSequentialRecommender
+from ..base import DOC_BLOCKS, TorchSequentialRecommender, fill_docstring
 from ..metrics import code_entropy
 from ..nn.beam import disambiguate
 from ..sequences import SIDSequences
@@ -81,11 +81,10 @@ BACKBONE_DOC = """    d_model : int or None, default=None
 
 
 def sid_docstring(cls):
-    """Class decorator: put :data:`BACKBONE_DOC` and :data:`SID_OPTIONS_DOC` where the
-    docstring says ``{backbone}`` and ``{sid_options}``."""
-    cls.__doc__ = (cls.__doc__.replace("    {sid_options}\n", SID_OPTIONS_DOC)
-                   .replace("    {backbone}\n", BACKBONE_DOC))
-    return cls
+    """Class decorator: put :data:`BACKBONE_DOC`, :data:`SID_OPTIONS_DOC` and the shared
+    training entries (:data:`sksid.base.DOC_BLOCKS`) where the docstring says
+    ``{backbone}``, ``{sid_options}``, ``{training}`` and ``{exclude_seen}``."""
+    return fill_docstring(cls, {**DOC_BLOCKS, "backbone": BACKBONE_DOC, "sid_options": SID_OPTIONS_DOC})
 
 
 def loss_weights(weights, floor=0.5):

@@ -35,6 +35,7 @@ class IntRRRecommender(SIDRecommenderBase):
     ----------
     {backbone}
     dropout : float, default=0.15
+        Dropout on token embeddings, attention and feed-forward outputs.
     max_len : int, default=20
         History length in items (= tokens); longer histories keep the most recent items.
     alignment_weight : float, default=0.1
@@ -75,44 +76,19 @@ class IntRRRecommender(SIDRecommenderBase):
     beam_width : int, default=20
         Beams kept per level; must be >= ``top_k``.
     top_k : int, default=10
+        Items returned per history by ``predict``.
     max_epochs : int, default=100
-    max_time : float or None, default=None
-        Wall-clock budget of the fit in seconds: training stops after the first epoch
-        that ends past it (early stopping's best epoch is still restored). None: no
-        budget, ``max_epochs`` and early stopping decide.
-    batch_size : int, default=256
+        Epoch cap; early stopping usually ends the fit sooner.
     lr : float, default=2e-3
         AdamW learning rate. 2e-3 (measured on MovieLens-100k seed 0: NDCG@10 .0621 in 44
         epochs vs .0597 in 73 at 1e-3; see ``docs/recommenders.md``).
-    weight_decay : float, default=0.0
     patience : int, default=10
         Early stopping on validation NDCG@10 (beam search, whatever ``decoding``).
-    validation_fraction : float, default=0.1
-        Share of the users whose target ``y`` is held out for early stopping when no
-        ``eval_set`` is given (at least 500 users, or half of them on smaller data:
-        NDCG on fewer is too noisy to stop on). Their histories still train; 0
-        disables early stopping.
-    device : {"auto", "cpu", "cuda"}, default="auto"
-    random_state : int or None, default=None
-    verbose : int, default=0
-    compile : {"auto", True, False}, default="auto"
-    checkpoint_dir : str, path-like or None, default=None
-        Directory where a skorch checkpoint is written at the end of every epoch
-        (weights, optimizer, history, RNG and early-stopping state);
-        ``fit(..., resume=True)`` continues an interrupted fit from it and gives the
-        model an uninterrupted fit would have given (see ``docs/persistence.md``).
-    callbacks : list or None, default=None
-        Extra skorch callbacks (``Callback`` instances or ``(name, Callback)`` pairs, e.g.
-        ``LRScheduler``, ``Checkpoint``, ``GradientNormClipping``), run after the
-        validation / early-stopping callbacks; copied at every fit, so the parameter
-        itself is never modified and survives ``clone``.
+    {training}
     n_items : int or None, default=None
         Catalogue size; the codes define it (one row per item), so a value that differs
         from their row count raises. None: taken from the codes.
-    exclude_seen : bool, default=False
-        ``predict`` drops the items of the history from each row
-        (:meth:`~sksid.base.BaseRecommender.recommend`); a row left with fewer than
-        ``top_k`` unseen items is padded with -1. Training and early stopping ignore it.
+    {exclude_seen}
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*``, ``callbacks__*``.
 
@@ -159,7 +135,7 @@ class IntRRRecommender(SIDRecommenderBase):
                  max_len=20, alignment_weight=0.1, input_mode="redistribution",
                  output_mode="teacher_forcing", tau=1.0, uid_in_token=False, uid_weight=0.0, anchor_init="random", conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
-                 top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=2e-3, weight_decay=0.0, patience=10,
+                 top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=2e-3, weight_decay=0.0, lr_schedule="constant", patience=10,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
                  compile="auto", checkpoint_dir=None, callbacks=None, n_items=None, exclude_seen=False, **kwargs):
         self.d_model = d_model
@@ -190,6 +166,7 @@ class IntRRRecommender(SIDRecommenderBase):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.device = device

@@ -64,13 +64,43 @@ from .._validation import (
     check_targets,
     resolve_device,
 )
-from ..base import CPUFallbackMixin, SkorchParamsMixin
+from ..base import CPUFallbackMixin, SkorchParamsMixin, fill_docstring
 from ..interactions import SIDInteractions, check_interactions, interactions_to_histories, is_interaction_frame
 from ..sequences import SIDSequences
 
-__all__ = ["BaseTokenizer", "CodebookRefresh", "tiger_suffix", "TORCH_TOKENIZER_CONSTRAINTS"]
+__all__ = ["BaseTokenizer", "CodebookRefresh", "tiger_suffix", "tokenizer_docstring", "TORCH_TOKENIZER_CONSTRAINTS",
+           "TOKENIZER_DOC"]
 
 DEFAULT_MODALITY = "content"
+
+# numpydoc entries every tokenizer shares (put where a docstring says ``{tokenizer_common}``)
+TOKENIZER_DOC = """    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the quantiser (and the default behaviour model) trains (auto: CUDA when
+        available).
+    random_state : int, RandomState or None, default=None
+        Seed of the initialisation (k-means), the batch order and the behaviour model:
+        the same int gives the same codes on the same device.
+    verbose : int, default=0
+        1 prints the epoch tables of the tokenizer's training and of the behaviour model it
+        fits on histories (the default SASRec), 2 adds batch progress bars.
+    modality_dims : dict or list of (name, dim), optional
+        Column split of a 2-D array input; None: one content modality ``"content"``.
+    behavior_modality : str, default="collab"
+        Name of the behavioural modality.
+    disambiguate : bool, default=False
+        Append TIGER's extra code (0, 1, 2, ... within a colliding group, weight 1).
+    behavior_estimator : estimator, optional
+        Behaviour model for histories input (needs ``item_embeddings_``); default
+        ``SASRecRecommender(random_state=..., device=device)``. Cloned, fitted on (X, y) only.
+    n_items : int, optional
+        Catalogue size on histories input without ``item_features`` (else inferred).
+"""
+
+
+def tokenizer_docstring(cls):
+    """Class decorator: fill ``{tokenizer_common}`` with :data:`TOKENIZER_DOC`."""
+    return fill_docstring(cls, {"tokenizer_common": TOKENIZER_DOC})
+
 
 #: Training parameters of the skorch-trained tokenizers (ADC-SID, RQ-VAE). ``max_epochs=0``
 #: is allowed: the codebooks keep their k-means initialisation.

@@ -17,13 +17,14 @@ from .._validation import (
     StrictInterval,
 )
 from ..nn.adcsid import GATE_ACTIVATIONS, ADCSIDModule, alignment_strength, normalized_norm
-from ._base import TORCH_TOKENIZER_CONSTRAINTS, BaseTokenizer
+from ._base import TORCH_TOKENIZER_CONSTRAINTS, BaseTokenizer, tokenizer_docstring
 
 __all__ = ["ADCSIDTokenizer"]
 
 RELIABILITIES = ("auto", "norm", "log_count")
 
 
+@tokenizer_docstring
 class ADCSIDTokenizer(BaseTokenizer):
     """Adaptive Denoising Collaborative Semantic IDs (ADC-SID §3).
 
@@ -42,15 +43,22 @@ class ADCSIDTokenizer(BaseTokenizer):
     codebook_size : int, default=100
         K, codewords per codebook (>= 2; the catalogue needs at least K items).
     n_shared : int, default=1
+        Shared experts (one code each) on the concatenation of every modality's projection.
     n_content_experts : int or dict of str to int, default=1
         Specific experts per content modality (a dict sets it per modality; modalities
         not in the dict get 1; an unknown name raises).
     n_behavior : int, default=3
         Behavioural experts (used only when the behavioural modality is present).
     hidden_dim : int, default=256
+        Hidden width of each modality's encoder and decoder MLP.
     latent_dim : int, default=64
-    alpha, beta : float, default=10, 9
-        Alignment strength controller (Eq. 17).
+        Width of the latent vectors the cosine codebooks quantise.
+    alpha : float, default=10
+        Slope of the alignment strength controller (Eq. 17),
+        ``w = sigmoid(alpha * N_norm - beta)``.
+    beta : float, default=9
+        Offset of that controller: items with ``N_norm`` below ``beta / alpha`` get
+        strength below 1/2.
     temperature : float, default=0.07
         InfoNCE tau (Eq. 18-20).
     target_sparsity : float, default=1/3
@@ -66,6 +74,7 @@ class ADCSIDTokenizer(BaseTokenizer):
     alignment_weight : float, default=0.1
         Weight of the alignment loss (Eq. 21) in the total loss.
     commitment_weight : float, default=0.25
+        beta of the VQ commitment term ``||sg[c] - z||²`` (the codebook term has weight 1).
     balance_weight : float, default=0.3
         Codebook balancing, **beyond the paper**: weight of each cosine codebook's batch
         marginal-entropy regulariser ``(mean_i H(p_i) - H(mean_i p_i)) / log K`` on the
@@ -113,25 +122,14 @@ class ADCSIDTokenizer(BaseTokenizer):
         (:meth:`ADCSIDModule.rebalance_codebook`): each codeword used by fewer than
         ``N / (rebalance K)`` items is moved onto the worst-served latent of a codeword
         used by more than ``rebalance N / K`` items (splitting it). ``0`` switches it off
-        (dead-code re-seeding stays on).    max_epochs : int, default=100
+        (dead-code re-seeding stays on).
+    max_epochs : int, default=100
+        Training epochs of the quantiser (fixed: no early stopping).
     batch_size : int, default=256
+        Items per training batch.
     lr : float, default=1e-3
-    device : {"auto", "cpu", "cuda"}, default="auto"
-    random_state : int, RandomState or None, default=None
-    verbose : int, default=0
-        1 prints the epoch tables of the tokenizer's training and of the behaviour model it
-        fits on histories (the default SASRec), 2 adds batch progress bars.
-    modality_dims : dict or list of (name, dim), optional
-        Column split of a 2-D array input; None: one content modality ``"content"``.
-    behavior_modality : str, default="collab"
-        Name of the behavioural modality.
-    disambiguate : bool, default=False
-        Append TIGER's extra code (0, 1, 2, ... within a colliding group, weight 1).
-    behavior_estimator : estimator, optional
-        Behaviour model for histories input (needs ``item_embeddings_``); default
-        ``SASRecRecommender(random_state=..., device=device)``. Cloned, fitted on (X, y) only.
-    n_items : int, optional
-        Catalogue size on histories input without ``item_features`` (else inferred).
+        AdamW learning rate.
+    {tokenizer_common}
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*`` parameters.
 

@@ -6,11 +6,12 @@ import torch
 
 from .._validation import POSITIVE_INT
 from ..nn.codebook import kmeans
-from ._base import BaseTokenizer
+from ._base import BaseTokenizer, tokenizer_docstring
 
 __all__ = ["OPQTokenizer"]
 
 
+@tokenizer_docstring
 class OPQTokenizer(BaseTokenizer):
     """Optimised product quantisation (Ge et al., non-parametric OPQ).
 
@@ -24,15 +25,14 @@ class OPQTokenizer(BaseTokenizer):
     Parameters
     ----------
     codebook_size : int, default=100
+        K, centroids per subspace (the catalogue needs at least K items).
     n_levels : int, default=3
         Number of subspaces = code length L.
     n_iter : int, default=10
         Rotation / k-means alternations.
     kmeans_iter : int, default=10
         Lloyd iterations per subspace and alternation.
-    device, random_state, verbose, modality_dims, behavior_modality, disambiguate,
-    behavior_estimator, n_items
-        As in :class:`~sksid.tokenizers.ADCSIDTokenizer`.
+    {tokenizer_common}
 
     Attributes
     ----------

@@ -6,11 +6,12 @@ import torch
 
 from .._validation import POSITIVE_INT
 from ..nn.codebook import residual_kmeans
-from ._base import BaseTokenizer
+from ._base import BaseTokenizer, tokenizer_docstring
 
 __all__ = ["RQKMeansTokenizer"]
 
 
+@tokenizer_docstring
 class RQKMeansTokenizer(BaseTokenizer):
     """Residual k-means on the standardised, concatenated features.
 
@@ -22,12 +23,12 @@ class RQKMeansTokenizer(BaseTokenizer):
     Parameters
     ----------
     codebook_size : int, default=100
+        K, centroids per level (the catalogue needs at least K items).
     n_levels : int, default=3
+        Code length L: k-means runs on the residual of the previous levels.
     n_iter : int, default=50
         Lloyd iterations per level.
-    device, random_state, verbose, modality_dims, behavior_modality, disambiguate,
-    behavior_estimator, n_items
-        As in :class:`~sksid.tokenizers.ADCSIDTokenizer`.
+    {tokenizer_common}
 
     Attributes
     ----------

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from .._validation import NON_NEGATIVE_REAL, POSITIVE_INT
 from ..nn.rqvae import RQVAEModule
-from ._base import TORCH_TOKENIZER_CONSTRAINTS, BaseTokenizer
+from ._base import TORCH_TOKENIZER_CONSTRAINTS, BaseTokenizer, tokenizer_docstring
 
 __all__ = ["RQVAETokenizer"]
 
 
+@tokenizer_docstring
 class RQVAETokenizer(BaseTokenizer):
     """Residual-quantised VAE tokenizer (TIGER): MLP encoder, ``n_levels`` Euclidean
     codebooks on successive residuals (k-means initialised, dead codes re-seeded after
@@ -20,18 +21,22 @@ class RQVAETokenizer(BaseTokenizer):
     Parameters
     ----------
     codebook_size : int, default=100
+        K, codewords per level (the catalogue needs at least K items).
     n_levels : int, default=3
         Code length L.
     hidden_dim : int, default=256
+        Hidden width of the encoder and decoder MLPs.
     latent_dim : int, default=32
+        Width of the latent vector the residual codebooks quantise.
     commitment_weight : float, default=0.25
+        beta of the VQ commitment term ``||sg[c] - z||²`` (the codebook term has weight 1).
     max_epochs : int, default=100
         0 keeps the k-means initialised codebooks (no training).
     batch_size : int, default=256
+        Items per training batch.
     lr : float, default=1e-3
-    device, random_state, verbose, modality_dims, behavior_modality, disambiguate,
-    behavior_estimator, n_items
-        As in :class:`~sksid.tokenizers.ADCSIDTokenizer`.
+        AdamW learning rate.
+    {tokenizer_common}
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*`` parameters.
 
