@@ -1,6 +1,6 @@
 """The main job: ADC-SID + IntRR pipeline on MovieLens-100k, with the floor and SASRec.
 
-Run ``python -m sksid.quickstart`` (``--quick`` for a short smoke run). It loads the
+Run ``sksid quickstart`` or ``python -m sksid.quickstart`` (``--quick`` for a short smoke run). It loads the
 bundled real dataset, splits it leave-last-out, embeds the item titles offline,
 fits ``Pipeline([("tok", ADCSIDTokenizer()), ("rec", IntRRRecommender())])`` on the
 training part (the tokenizer learns the behavioural embeddings with SASRec on that part
@@ -35,13 +35,20 @@ def build_pipeline(seed=0, device="auto", quick=False, verbose=1):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="movielens", choices=["movielens", "amazon"])
+    ap = argparse.ArgumentParser(prog="sksid quickstart", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="movielens", choices=["movielens", "amazon"],
+                    help="movielens: MovieLens-100k, bundled in the recbole wheel (default); "
+                         "amazon: Amazon Beauty from a local RecBole atomic-file folder")
     ap.add_argument("--amazon-path", default=None, help="folder of Beauty.inter.json (else $SKSID_AMAZON_BEAUTY)")
-    ap.add_argument("--quick", action="store_true", help="a short smoke run (a few epochs)")
-    ap.add_argument("--no-text", action="store_true", help="skip the text modality")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--quick", action="store_true",
+                    help="a short smoke run (5-10 epochs per model, about a minute): checks the "
+                         "install, its metrics are not the package's quality")
+    ap.add_argument("--no-text", action="store_true",
+                    help="skip the text modality (MiniLM title embeddings; needs the text extra)")
+    ap.add_argument("--seed", type=int, default=0, help="random_state of every model (default 0)")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    ap.add_argument("--quiet", action="store_true", help="no per-epoch tables or progress bars")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -52,7 +59,7 @@ def main(argv=None):
     feats = item_features(data, text=not args.no_text, categories=True)
     print("content modalities:", {k: v.shape for k, v in feats.items()})
 
-    pipe = build_pipeline(seed=args.seed, device=args.device, quick=args.quick)
+    pipe = build_pipeline(seed=args.seed, device=args.device, quick=args.quick, verbose=int(not args.quiet))
     pipe.fit(split.X_train, split.y_train, tok__item_features=feats)
     tok = pipe.named_steps["tok"]
     counts = train_item_counts(split, data.n_items)

@@ -1,0 +1,62 @@
+"""The ``sksid`` command line (console entry point ``sksid = sksid.cli:main``)."""
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from sksid.cli import find_benchmarks, main
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "quickstart" in out and "benchmark" in out
+
+
+def test_version(capsys):
+    import sksid
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == sksid.__version__
+
+
+def test_benchmark_list_names_every_script(capsys):
+    assert main(["benchmark", "--list"]) == 0
+    out = capsys.readouterr().out
+    names = {line.split()[0] for line in out.splitlines() if line.strip()}
+    expected = {p.stem[len("bench_"):] for p in find_benchmarks().glob("bench_*.py")}
+    assert expected <= names and "recommenders" in names
+    assert "Recommenders side by side" in out  # each with its docstring's first line
+
+
+def test_benchmark_passes_its_arguments_to_the_script(capsys):
+    # --help after NAME is the script's own help, not the wrapper's
+    assert main(["benchmark", "recommenders", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "bench_recommenders.py" in out and "--seeds" in out
+
+
+def test_benchmark_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["benchmark", "no-such-benchmark"])
+    assert exc.value.code == 2
+    assert "unknown benchmark 'no-such-benchmark'" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="--repo"):
+        find_benchmarks(tmp_path)
+
+
+def test_quickstart_help(capsys):
+    assert main(["quickstart", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--quick" in out and "--seed" in out
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("sksid")
+    if exe is None:  # the package was put on sys.path without pip install
+        pytest.skip("no sksid console script on PATH")
+    res = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "quickstart" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "sksid.cli", "benchmark", "--list"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "recommenders" in res.stdout
