@@ -163,6 +163,37 @@ class SkorchParamsMixin:
             net_kwargs.update({f"{prefix}__{k}": v for k, v in self._params_for(prefix).items()})
         return net_kwargs
 
+    # ---- the one training skeleton of every torch estimator ---------------------------
+    def _net_options(self) -> dict:
+        """Extra :class:`~sksid._skorch.SIDNet` arguments of this estimator (hook)."""
+        return {}
+
+    def _build_net(self, module_cls, module_kwargs, callbacks, seed):
+        """The (uninitialised) skorch net of this estimator: ``module_cls(**module_kwargs)``
+        (overridden by ``module__*``) trained by AdamW with the estimator's ``lr``,
+        ``max_epochs`` (capped by ``SKSID_MAX_EPOCHS``), ``batch_size``, ``weight_decay``
+        (when it has one), ``verbose`` and prefixed parameters, on ``device_``.
+
+        Every torch estimator (recommenders, tokenizers, the ranker) builds its net here, and
+        :func:`sksid.load` rebuilds a saved model's net with it (``callbacks=None``)."""
+        net_kwargs = self._net_kwargs(module_kwargs)
+        if getattr(self, "weight_decay", None) is not None:
+            net_kwargs.setdefault("optimizer__weight_decay", self.weight_decay)
+        net_kwargs.setdefault("iterator_train__seed", seed)
+        return SIDNet(module=module_cls, optimizer=torch.optim.AdamW, lr=self.lr,
+                      max_epochs=epoch_cap(self.max_epochs), batch_size=self.batch_size,
+                      device=self.device_, callbacks=callbacks, verbose=int(bool(self.verbose)),
+                      **self._net_options(), **net_kwargs)
+
+    @staticmethod
+    def _end_training(net, keys):
+        """Drop the training-time callbacks (they hold data, closures and copies of weights,
+        so the fitted model pickles small) and return the history rows restricted to
+        ``keys``."""
+        net.callbacks = None
+        net.initialize_callbacks()
+        return [{k: row[k] for k in keys if k in row} for row in net.history]
+
 
 def drop_seen(ids, scores, seqs, k):
     """Remove each row's history items from a ranking and keep its first ``k`` entries.
@@ -587,38 +618,12 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
                 self.net_.partial_fit(train, None, epochs=max(epoch_cap(self.max_epochs) - done, 0))
             else:
                 self.net_.fit(train, None)
-        # the validation callbacks hold closures and a copy of the best weights: they
-        # are training-time state, dropped so the fitted model pickles small and clean
-        self.net_.callbacks = None
-        self.net_.initialize_callbacks()
-        hist = self.net_.history
-        self.n_epochs_ = len(hist)
-        self.history_ = [
-            {k: row[k] for k in ("epoch", "train_loss", "valid_ndcg", "lr", "dur") if k in row} for row in hist
-        ]
+        self.history_ = self._end_training(self.net_, ("epoch", "train_loss", "valid_ndcg", "lr", "dur"))
+        self.n_epochs_ = len(self.history_)
         return self
 
-    def _build_net(self, module_cls, module_kwargs, callbacks, seed):
-        """The (uninitialised) skorch net of this estimator: ``module_cls(**module_kwargs)``
-        with the estimator's training and prefixed parameters, on ``device_``.
-
-        Used by ``fit`` and by :func:`sksid.load` (which rebuilds the net of a saved model
-        from its stored module arguments, with ``callbacks=None``)."""
-        net_kwargs = self._net_kwargs(module_kwargs)
-        net_kwargs.setdefault("optimizer__weight_decay", self.weight_decay)
-        net_kwargs.setdefault("iterator_train__seed", seed)
-        return SIDNet(
-            module=module_cls,
-            optimizer=torch.optim.AdamW,
-            lr=self.lr,
-            max_epochs=epoch_cap(self.max_epochs),
-            batch_size=self.batch_size,
-            device=self.device_,
-            callbacks=callbacks,
-            verbose=int(bool(self.verbose)),
-            compile_forward=self._use_compile(),
-            **net_kwargs,
-        )
+    def _net_options(self):
+        return {"compile_forward": self._use_compile()}
 
     #: parameters that may change between an interrupted fit and its resume
     _resumable_params = ("max_epochs", "max_time", "verbose", "checkpoint_dir")

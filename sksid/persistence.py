@@ -67,11 +67,12 @@ def _estimator_classes() -> dict:
     """The allow-list of estimator classes :func:`load` may instantiate, by name."""
     from sklearn.pipeline import Pipeline
 
+    from .ranker import SIDRanker
     from .recommenders import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender
     from .tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
 
     classes = (MostPopular, SASRecRecommender, IntRRRecommender, TIGERRecommender, ADCSIDTokenizer,
-               RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer, Pipeline)
+               RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer, SIDRanker, Pipeline)
     return {c.__name__: c for c in classes}
 
 
@@ -79,11 +80,13 @@ def _module_classes() -> dict:
     """The allow-list of torch module classes :func:`load` may instantiate, by name."""
     from .nn.adcsid import ADCSIDModule
     from .nn.intrr import IntRRModule
+    from .nn.ranker import PPNetRanker
     from .nn.rqvae import RQVAEModule
     from .nn.sasrec import SASRecModule
     from .nn.tiger import TIGERModule
 
-    return {c.__name__: c for c in (SASRecModule, IntRRModule, TIGERModule, ADCSIDModule, RQVAEModule)}
+    return {c.__name__: c for c in (SASRecModule, IntRRModule, TIGERModule, ADCSIDModule, RQVAEModule,
+                                    PPNetRanker)}
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,9 +11,8 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, ProgressBar
 
-from ._skorch import RankingValidation, SIDNet, TimeBudget, eval_batches, torch_seed
+from ._skorch import RankingValidation, TimeBudget, eval_batches, torch_seed
 from ._validation import (
-    epoch_cap,
     NON_NEGATIVE_INT,
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
@@ -378,27 +377,20 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
         if self.verbose:
             callbacks.append(("progress", ProgressBar(postfix_keys=["train_loss"])))
 
-        net_kwargs = self._net_kwargs(dict(
+        module_kwargs = dict(
             n_users=self.n_users_, n_items=self.n_items_, dim=self.embedding_dim, hidden_dims=hidden,
             backbone=self.backbone, gate_hidden_dim=self.gate_hidden_dim, use_history=H > 0,
             n_extra=len(self.extra_names_), dropout=self.dropout, codes=codes, weights=weights,
-            codebook_sizes=sizes, use_item_id=use_id, weight_mode=self.weight_mode))
-        net_kwargs.setdefault("optimizer__weight_decay", self.weight_decay)
-        net_kwargs.setdefault("iterator_train__seed", seed)
-        self.net_ = SIDNet(module=PPNetRanker, optimizer=torch.optim.AdamW, lr=self.lr,
-                           max_epochs=epoch_cap(self.max_epochs), batch_size=self.batch_size, device=self.device_,
-                           callbacks=callbacks, verbose=int(bool(self.verbose)), **net_kwargs)
+            codebook_sizes=sizes, use_item_id=use_id, weight_mode=self.weight_mode)
+        self.net_ = self._build_net(PPNetRanker, module_kwargs, callbacks, seed)
         with torch_seed(seed, self.device_):
             self.net_.initialize()
             known = np.zeros(self.n_items_ + 1, np.float32)
             known[1:] = self.known_items_
             self.net_.module_.items.id_known.copy_(torch.as_tensor(known))
             self.net_.partial_fit(train, None)
-        self.net_.callbacks = None  # training-time state (holds the validation rows)
-        self.net_.initialize_callbacks()
-        self.n_epochs_ = len(self.net_.history)
-        self.history_ = [{k: row[k] for k in ("epoch", "train_loss", "valid_auc", "dur") if k in row}
-                         for row in self.net_.history]
+        self.history_ = self._end_training(self.net_, ("epoch", "train_loss", "valid_auc", "dur"))
+        self.n_epochs_ = len(self.history_)
         return self
 
     # ---- predict ----------------------------------------------------------------------

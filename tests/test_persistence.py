@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 
 import sksid
 from sksid import (ADCSIDTokenizer, IntRRRecommender, MostPopular, OPQTokenizer, RQKMeansTokenizer,
-                   RQVAETokenizer, SASRecRecommender, TIGERRecommender)
+                   RQVAETokenizer, SASRecRecommender, SIDRanker, TIGERRecommender)
 
 N_ITEMS = 30
 TINY_SID = dict(d_model=16, n_layers=1, n_heads=2, head_dim=8, d_ff=32, max_epochs=2, device="cpu",
@@ -56,12 +56,30 @@ def _fitted(name, data):
 
         df = pd.DataFrame(feats, columns=[f"text:{j}" for j in range(6)])
         return OPQTokenizer(codebook_size=4, n_levels=3, n_iter=2, device="cpu", random_state=0).fit(df)
+    if name == "SIDRanker":
+        rows, labels = _ctr_rows(data)
+        weights = np.random.RandomState(1).rand(*codes.shape).astype(np.float32)
+        return SIDRanker(embedding_dim=4, hidden_dims=(8,), max_epochs=2, device="cpu",
+                         random_state=0).fit(rows, labels, codes=codes, weights=weights)
     raise AssertionError(name)
+
+
+def _ctr_rows(data):
+    """(user, item, timestamp) rows with binary labels, from the histories."""
+    import pandas as pd
+
+    X = data[0]
+    users = np.concatenate([np.full(len(s), u) for u, s in enumerate(X)])
+    items = np.concatenate(X)
+    rows = pd.DataFrame({"user_id": users, "item_id": items, "timestamp": np.arange(len(items))})
+    return rows, (np.random.RandomState(2).rand(len(items)) > 0.5).astype(int)
 
 
 def _outputs(est, data):
     """What a fitted estimator produces (predictions / codes), to compare before and after."""
     X, y, codes, feats = data
+    if isinstance(est, SIDRanker):
+        return [est.predict_proba(_ctr_rows(data)[0])]
     if hasattr(est, "predict"):
         out = [est.predict(X)]
         if isinstance(est, (IntRRRecommender, TIGERRecommender)):
@@ -78,7 +96,7 @@ def _outputs(est, data):
     return [*est.transform(feats), est.codes_]
 
 
-ALL = ["MostPopular", "SASRec", "IntRR", "TIGER", "ADCSID", "RQVAE", "RQKMeans", "OPQ"]
+ALL = ["MostPopular", "SASRec", "IntRR", "TIGER", "ADCSID", "RQVAE", "RQKMeans", "OPQ", "SIDRanker"]
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -52,9 +52,8 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import Callback
 
-from .._skorch import SIDNet, torch_seed
+from .._skorch import torch_seed
 from .._validation import (
-    epoch_cap,
     NON_NEGATIVE_INT,
     POSITIVE_INT,
     TRAINING_CONSTRAINTS,
@@ -442,19 +441,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         """``fit(X, y, item_features)`` then ``transform(X)``."""
         return self.fit(X, y, item_features=item_features).transform(X)
 
-    # ---- torch training shared by ADC-SID and RQ-VAE ------------------------------------
-    def _build_net(self, module_cls, module_kwargs, callbacks, seed):
-        """The (uninitialised) skorch net: ``module_cls(**module_kwargs)`` with the
-        tokenizer's training and prefixed parameters, on ``device_``.
-
-        Used by training and by :func:`sksid.load` (which rebuilds the net of a saved
-        model from its stored module arguments, with ``callbacks=None``)."""
-        net_kwargs = self._net_kwargs(module_kwargs)
-        net_kwargs.setdefault("iterator_train__seed", seed)
-        return SIDNet(module=module_cls, optimizer=torch.optim.AdamW, lr=self.lr,
-                      max_epochs=epoch_cap(self.max_epochs), batch_size=self.batch_size, device=self.device_,
-                      callbacks=callbacks, verbose=int(bool(self.verbose)), **net_kwargs)
-
+    # ---- torch training shared by ADC-SID and RQ-VAE (the net: SkorchParamsMixin._build_net)
     def _train_module(self, module_cls, module_kwargs, data, seed, device):
         module_kwargs = dict(module_kwargs)
         module_kwargs.update(self._params_for("module"))
@@ -464,10 +451,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         net.module_.init_codebooks(generator=torch.Generator().manual_seed(seed), **batch)
         if net.max_epochs > 0:
             net.partial_fit(data, None)
-        net.callbacks = None  # training-time state (holds the data): not pickled
-        net.initialize_callbacks()
-        self.history_ = [{k: row[k] for k in ("epoch", "train_loss", "reseeded", "dur") if k in row}
-                         for row in net.history]
+        self.history_ = self._end_training(net, ("epoch", "train_loss", "reseeded", "dur"))
         self.net_ = net
         return net
 
