@@ -161,7 +161,7 @@ class SIDNet(NeuralNet):
         Xi = to_tensor(Xi, device=self.device)
         with autocast_context(self.device, self.autocast):
             out = self._forward_fn()(**Xi)
-            loss = self.module_.loss(out, **Xi)
+            loss = self.get_loss(out, None, X=Xi, training=True)
         loss.backward()
         return {"loss": loss, "y_pred": out}
 
@@ -171,10 +171,13 @@ class SIDNet(NeuralNet):
         Xi = to_tensor(Xi, device=self.device)
         with torch.no_grad(), autocast_context(self.device, self.autocast):
             out = self.module_(**Xi)
-            loss = self.module_.loss(out, **Xi)
+            loss = self.get_loss(out, None, X=Xi, training=False)
         return {"loss": loss, "y_pred": out}
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):  # pragma: no cover - unused path
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """skorch's loss hook: the module scores itself, ``module_.loss(y_pred, **X)``
+        (``X`` the batch dict; the targets live in it, so ``y_true`` is None). Override
+        it in a subclass to change the objective, as with any skorch net."""
         return self.module_.loss(y_pred, **to_tensor(X, device=self.device))
 
     def get_iterator(self, dataset, training=False):

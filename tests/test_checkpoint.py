@@ -177,3 +177,18 @@ def test_plateau_lr_schedule_resumes_exactly(synthetic_sequences, noisy_eval_set
             est.fit(X, y, eval_set=noisy_eval_set)
     est.fit(X, y, eval_set=noisy_eval_set, resume=True)
     _assert_same_model(est, ref, X)
+
+
+def test_training_loss_goes_through_skorchs_get_loss(synthetic_sequences, monkeypatch):
+    """The objective is skorch's get_loss hook (a subclass may override it, as with any skorch net)."""
+    X, y = synthetic_sequences
+    calls = []
+    original = SIDNet.get_loss
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        calls.append(training)
+        return original(self, y_pred, y_true, X=X, training=training)
+    monkeypatch.setattr(SIDNet, "get_loss", get_loss)
+    _sasrec(max_epochs=1).fit(X, y)
+    _fit(_intrr(max_epochs=1), X, y)
+    assert calls and all(calls)  # every training step, training=True
