@@ -42,6 +42,7 @@ standardised space, the same number for all four tokenizers.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from numbers import Integral
 
 import numpy as np
@@ -199,7 +200,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         if sp.issparse(X):
             raise TypeError("sparse input is not supported by the tokenizers; pass a dense array "
                             "(e.g. X.toarray())")
-        if isinstance(X, dict):
+        if isinstance(X, Mapping):
             if not X:
                 raise ValueError("X is an empty dict: at least one modality is required")
             out, n_rows = {}, None
@@ -302,8 +303,9 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         y = check_targets(y, len(seqs))
         content = {}
         if item_features is not None:
-            if not isinstance(item_features, dict):
-                raise TypeError("item_features must be a dict {modality: (n_items, d) array}")
+            if not isinstance(item_features, Mapping):
+                raise TypeError("item_features must be a dict {modality: (n_items, d) array} "
+                                "(or a sksid.feature_store.FeatureStore)")
             if self.behavior_modality in item_features:
                 raise ValueError(f"item_features must not contain the behavioural modality "
                                  f"{self.behavior_modality!r}: it is learned from X, y")
