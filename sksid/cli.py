@@ -13,7 +13,6 @@ package.
 from __future__ import annotations
 
 import argparse
-import os
 import runpy
 import sys
 from pathlib import Path
@@ -110,7 +109,6 @@ def main(argv=None):
     command, rest = argv[0], argv[1:]
     if command == "quickstart":
         from .quickstart import main as quickstart
-        os.environ.setdefault("PYTHONUNBUFFERED", "1")
         try:
             quickstart(rest)
         except SystemExit as exc:
