@@ -17,6 +17,10 @@ Rows (``--rows``, comma list; default: all of them):
   before it) or ``time`` (equal wall-clock: trained for as many seconds as TIGER on the
   same codes took, recorded in an earlier row of the same seed) or ``lr1e-3`` (IntRR at
   the learning rate it had before its default moved to 2e-3).
+* ``<row>+exact`` / ``<row>+beam``: no training; the fitted model of ``<row>`` (saved under
+  the seed's cache folder when that row ran) predicting with ``decoding="exact"`` (every
+  catalogue item scored by its summed level log-probabilities) or ``"beam"``, so the two
+  decodings are compared on the same fit.
 
 Hand-written sections that belong under the table (runs made outside this script, with
 their provenance) live in ``recommenders_<dataset>_notes.md`` and are appended to the
@@ -69,6 +73,7 @@ TOKENIZERS = ("rqvae", "rqkmeans", "opq", "adcsid")
 MODELS = ("intrr", "tiger")
 VARIANTS = ("", "noweights", "weights", "previous", "noleaf", "unconstrained", "entropy", "uid", "nouid",
             "budget", "time", "lr1e-3")
+DECODINGS = ("exact", "beam")  # "<row>+exact": the saved model of <row>, decoded exactly
 BUDGET_S = 900  # the ":budget" rows: a 15-minute wall-clock budget
 TOK_NAMES = {"rqvae": "RQ-VAE", "rqkmeans": "RQ-KMeans", "opq": "OPQ", "adcsid": "ADC-SID"}
 
@@ -82,8 +87,16 @@ def all_rows():
     return rows
 
 
+def split_decoding(row):
+    """``"intrr:adcsid+exact"`` -> ``("intrr:adcsid", "exact")``; no suffix -> ``(row, None)``."""
+    base, _, dec = row.partition("+")
+    if dec and dec not in DECODINGS:
+        raise SystemExit(f"unknown decoding {dec!r} in {row!r}; one of {DECODINGS}")
+    return base, (dec or None)
+
+
 def parse_row(row):
-    parts = row.split(":")
+    parts = split_decoding(row)[0].split(":")
     if parts[0] in ("mostpop", "sasrec") and len(parts) == 1:
         return parts[0], None, ""
     if len(parts) not in (2, 3) or parts[0] not in MODELS or parts[1] not in TOKENIZERS:
@@ -216,7 +229,28 @@ def latency(rec, X, beams):
 
 
 # ---- one row -------------------------------------------------------------------------------
+def model_path(ctx, row, seed):
+    return cache_dir(ctx["dataset"], seed) / f"model_{row.replace(':', '_')}.joblib"
+
+
+def redecode_row(ctx, row, seed, store):
+    """Row ``<base>+<decoding>``: the saved fitted model of row ``<base>`` (same seed),
+    predicting with another ``decoding``; no training (its fit_s/epochs are the base's)."""
+    base, dec = split_decoding(row)
+    path, ref = model_path(ctx, base, seed), store.find(base, seed, ctx["config"])
+    if not path.exists() or ref is None:
+        print(f"[skip] {row} seed {seed}: needs the saved model of row {base!r} (run it first)")
+        return None
+    rec = joblib.load(path)
+    rec.set_params(decoding=dec)
+    return evaluate(ctx, row, seed, store, rec, ref["fit_s"],
+                    dict(decoding=dec if dec == "exact" else "beam 50", codes_L=ref.get("codes_L"),
+                         collision_rate=ref.get("collision_rate"), backbone=ref.get("backbone")))
+
+
 def run_row(ctx, row, seed, store):
+    if split_decoding(row)[1] is not None:
+        return redecode_row(ctx, row, seed, store)
     model, tok, variant = parse_row(row)
     split = ctx["split"]
     common = dict(device=ctx["device"], random_state=seed, verbose=ctx["verbose"])
@@ -272,6 +306,13 @@ def run_row(ctx, row, seed, store):
         fit_s = time.perf_counter() - t0
         extra.update(decoding="exact" if rec._decodes_exactly(rec.net_.module_) else "beam 50",
                      tokens_per_seq=rec.max_len * rec.tokens_per_item_, backbone=rec.backbone_)
+        joblib.dump(rec, model_path(ctx, row, seed))  # for the "<row>+exact" rows
+    return evaluate(ctx, row, seed, store, rec, fit_s, extra)
+
+
+def evaluate(ctx, row, seed, store, rec, fit_s, extra):
+    split = ctx["split"]
+    model = parse_row(row)[0]
     t1 = time.perf_counter()
     pred = rec.predict(split.X_test)
     pred_s = time.perf_counter() - t1
@@ -311,6 +352,7 @@ class Store:
 
 
 def row_label(row):
+    dec = split_decoding(row)[1]
     model, tok, variant = parse_row(row)
     if tok is None:
         return {"mostpop": "MostPopular", "sasrec": "SASRec (CE)"}[model], "-"
@@ -320,6 +362,8 @@ def row_label(row):
              "unconstrained": ", full-codebook softmax", "entropy": ", levels by decreasing entropy",
              "uid": ", UID head (uid_weight=1)", "nouid": ", uid_weight=0", "budget": f", {BUDGET_S // 60}-minute budget",
              "time": ", TIGER's wall-clock", "lr1e-3": ", lr=1e-3 (the earlier default)"}[variant]
+    if dec:
+        extra += {"exact": ", exact decoding (same fit)", "beam": ", beam 50 (same fit)"}[dec]
     return name + extra, TOK_NAMES[tok]
 
 
