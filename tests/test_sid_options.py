@@ -158,6 +158,29 @@ def test_exact_decoding_ranks_by_brute_force_scores(cls, ml_small):
         cls(**TINY, decoding="greedy").fit(ml_small["X_train"][:10], ml_small["y_train"][:10], codes=codes)
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(2, 7), st.integers(1, 60), st.booleans(), st.booleans(),
+       st.sampled_from([0.0, 0.5]), st.sampled_from(["prefix", "previous"]),
+       st.integers(40, 5000), st.integers(0, 10_000))
+def test_trie_exact_scores_equal_item_brute_force(L, K, n, leaf, constrained, mu, cond, budget, seed):
+    """IntRRModule.exact_scores (per distinct trie prefix, chunked, forced codes skipped)
+    gives every item the score of the per-item brute force, for any trie and chunk size."""
+    rng = np.random.RandomState(seed)
+    codes, _, sizes, _ = disambiguate(rng.randint(0, K, (n, L)), None, (K,) * L)
+    torch.manual_seed(seed)
+    m = IntRRModule(n, codes, sizes, d_model=8, n_layers=1, n_heads=2, head_dim=4, d_ff=16, max_len=4,
+                    leaf=leaf, constrained=constrained, uid_weight=mu, conditioning=cond).eval()
+    items = torch.as_tensor(rng.randint(-1, n, (3, 4))).sort(1, descending=True).values
+    lengths = (items >= 0).sum(1).clamp(min=1)
+    items[:, 0] = items[:, 0].clamp(min=0)
+    with torch.no_grad():
+        bf = m.level_logprobs(items, lengths)
+        fast = m.exact_scores(m.user_state(items, lengths).float(), budget=budget)
+        ids, scores = m.rank_exact(items, lengths, min(5, n), budget=budget)
+    torch.testing.assert_close(fast, bf, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(scores, bf.topk(min(5, n), dim=1).values, atol=1e-4, rtol=1e-4)
+
+
 # ---- backbone sizes and time budget --------------------------------------------------------
 @pytest.mark.parametrize("cls", SID_CLASSES)
 def test_backbone_sizes_resolved_for_the_device(cls, ml_small):

@@ -12,7 +12,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .beam import PrefixTrie, beam_search, constrain
-from .leaf import group_slots, leaf_logits
+from .leaf import MASKED, group_slots, leaf_logits
 from .ran import RAN, _check_mode
 from .transformer import CausalTransformer, gather_last
 
@@ -174,6 +174,69 @@ class IntRRModule(nn.Module):
 
         return beam_search(step, self.trie, h.shape[0], beam_width, k, renormalize=self.constrained,
                            item_bonus=self.item_bonus(h))
+
+    def exact_scores(self, h, budget=1 << 22):
+        """Score of every catalogue item (B, n_items) from user states ``h`` (B, d):
+        ``Σ_l log p(s_l | s_<l, h_u)`` (+ the UID head's ``μ · log p_uid``).
+
+        The same numbers as :meth:`level_logprobs`, computed over the trie instead of over
+        the items: level ``l`` runs its MLP once per (user, distinct prefix) and, with the
+        trie-constrained softmax, only for prefixes with two or more children (a forced
+        code has log-probability 0). Prefixes go in chunks of at most ``budget`` floats
+        per intermediate tensor, so memory is ``O(B · n_items + budget)``.
+        """
+        trie, sid = self.trie, self.sid
+        B, n, L = h.shape[0], sid.shape[0], self.ran.n_levels
+        dev = sid.device
+        total = torch.zeros(B, n, device=dev)
+        for level in range(L):
+            child = self.trie.child(level)  # (P, K)
+            P, K = child.shape
+            valid = child >= 0
+            active = torch.arange(P, device=dev)
+            if self.constrained:
+                active = active[valid.sum(1) >= 2]
+            n_next = int(valid.sum())
+            lp_child = torch.zeros(B, n_next, device=dev)
+            if active.numel():
+                if level > 0:  # codes of each prefix: those of any item below it
+                    rep = torch.zeros(P, dtype=torch.long, device=dev).scatter_(
+                        0, trie.item_prefix(level), torch.arange(n, device=dev))
+                step = max(1, budget // (B * max(K, h.shape[1])))
+                for start in range(0, active.numel(), step):
+                    idx = active[start:start + step]
+                    if level == 0:
+                        q = h.unsqueeze(1)
+                    else:
+                        ctx = self.ran.prefix_context(level, sid[rep[idx]])
+                        q = self.ran.condition_pairs(level, ctx, h)
+                    ch = child[idx]  # (C, K)
+                    ok = ch >= 0
+                    if self.leaf and level == L - 1:  # slots scored by their items' anchors
+                        e = self.ran.item_anchor(trie.leaf_item[ch.clamp(min=0)]).to(q.dtype)
+                        lg = (torch.einsum("bcd,ckd->bck", q, e).float() / self.ran.tau).masked_fill(
+                            ~ok, MASKED)
+                    else:
+                        lg = self.ran.level_logits(level, q)
+                    if self.constrained:
+                        lg = constrain(lg, ok.unsqueeze(0))
+                    lp = F.log_softmax(lg.float(), -1)
+                    lp_child[:, ch[ok]] = lp[:, ok]
+            nxt = trie.item_prefix(level + 1) if level + 1 < L else self._item_leaf_prefix()
+            total += lp_child[:, nxt]
+        bonus = self.item_bonus(h)
+        return total if bonus is None else total + bonus
+
+    def _item_leaf_prefix(self):
+        """Full-depth prefix id of every item (the inverse of ``trie.leaf_item``)."""
+        leaf = self.trie.leaf_item
+        return torch.empty_like(leaf).scatter_(0, leaf, torch.arange(leaf.numel(), device=leaf.device))
+
+    def rank_exact(self, items, lengths, k, budget=1 << 22):
+        """Top-``k`` items (B, k) and scores by :meth:`exact_scores` (no beam)."""
+        h = self.user_state(items, lengths).float()
+        scores, ids = self.exact_scores(h, budget).topk(k, dim=1)
+        return ids, scores
 
     def level_logprobs(self, items, lengths):
         """Score of every catalogue item (B, n_items) = Σ_l log p(s_l | s_<l, h_u) (+ the UID

@@ -102,6 +102,17 @@ class RAN(nn.Module):
         """``q_l = MLP_l([prev; anchor])`` for ``level >= 1``."""
         return self.mlps[level - 1](torch.cat([prev, anchor], dim=-1))
 
+    def condition_pairs(self, level, ctx, h):
+        """``q_l`` of every (state, prefix) pair (B, P, d) for prefix contexts ``ctx`` (P, d)
+        and states ``h`` (B, d), without materialising the (B, P, 2d) concatenation: the
+        first linear layer of ``MLP_l`` is applied to each side once."""
+        first, act, second = self.mlps[level - 1]
+        d = ctx.shape[-1]
+        w = first.weight.to(h.dtype)
+        a = ctx.to(h.dtype) @ w[:, :d].t() + first.bias.to(h.dtype)  # (P, d)
+        b = h @ w[:, d:].t()  # (B, d)
+        return second(act(a.unsqueeze(0) + b.unsqueeze(1)))
+
     def assign(self, items, sid=None, mode="redistribution"):
         """Input side: one token per item, with its level logits and assignments.
 

@@ -189,6 +189,20 @@ class IntRRRecommender(SIDRecommenderBase):
                     leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
                     constrained=bool(self.constrained))
 
+    # exact decoding scores every item over the trie (IntRRModule.exact_scores), not by a
+    # beam as wide as the trie; memory O(users · n_items + budget) floats per batch
+    _exact_budget = 1 << 22
+
+    def _rank_scores(self, module, items, lengths, k, validation=False):
+        if not validation and self._decodes_exactly(module):
+            return module.rank_exact(items, lengths, k, self._exact_budget)
+        return super()._rank_scores(module, items, lengths, k, validation)
+
+    def _inference_batch_size(self, module, k, validation=False):
+        if not validation and self._decodes_exactly(module):
+            return int(max(1, min(max(self.batch_size, 256), self._exact_budget // module.n_items)))
+        return super()._inference_batch_size(module, k, validation)
+
     def _uid_init(self):
         """Initial UID table (n_items, d_model) for ``anchor_init="behavior"``, else None."""
         if self.anchor_init == "random":
