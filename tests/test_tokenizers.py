@@ -305,3 +305,46 @@ def test_verbose_reaches_the_internal_behaviour_model(capsys):
     tok.fit(X, y, item_features={"text": rng.randn(20, 4)})
     assert tok.behavior_estimator_.verbose == 1
     assert "valid_ndcg" in capsys.readouterr().out  # SASRec's epoch table was printed
+
+
+# ---- chunked transform (million-item catalogues) -------------------------------------------
+@pytest.mark.parametrize("form", ["dict", "store", "frame"])
+def test_chunked_transform_equals_one_piece(form, tmp_path):
+    """transform encodes feature input in chunks of rows (bounded working memory); the codes,
+    weights and disambiguation equal those of a single piece, for every tokenizer, and
+    ADC-SID's item_counts follow their rows across chunk boundaries."""
+    import pandas as pd
+
+    from sksid import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
+    from sksid.feature_store import FeatureStore
+
+    rng = np.random.RandomState(0)
+    n = 301
+    feats = {"text": rng.randn(n, 10).astype(np.float32), "collab": rng.randn(n, 5).astype(np.float32)}
+    counts = rng.randint(0, 40, n)
+    if form == "store":
+        X = FeatureStore.save(tmp_path / "f", feats)
+    elif form == "frame":
+        X = pd.DataFrame(np.hstack([feats["text"], feats["collab"]]),
+                         columns=[f"text:{j}" for j in range(10)] + [f"collab:{j}" for j in range(5)])
+    else:
+        X = feats
+    small = dict(codebook_size=6, random_state=0, device="cpu")
+    toks = [ADCSIDTokenizer(max_epochs=2, hidden_dim=8, latent_dim=4, reliability="log_count", **small),
+            RQVAETokenizer(max_epochs=2, hidden_dim=8, latent_dim=4, **small),
+            RQKMeansTokenizer(disambiguate=True, **small), OPQTokenizer(**small)]
+    for tok in toks:
+        is_adc = isinstance(tok, ADCSIDTokenizer)
+        tok.fit(X, item_counts=counts) if is_adc else tok.fit(X)
+        kw = dict(item_counts=counts[::-1].copy()) if is_adc else {}
+        whole = tok.transform(X, **kw)
+        tok._transform_chunk = 37  # 9 chunks, the last one short
+        parts = tok.transform(X, **kw)
+        np.testing.assert_array_equal(whole[0], parts[0])
+        np.testing.assert_allclose(whole[1], parts[1], rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(parts[0], tok.transform(X, **kw)[0])
+        if tok.disambiguate:  # the suffix is computed over all rows, not per chunk
+            assert len({tuple(r) for r in parts[0]}) == n
+        if is_adc:  # counts of the whole input, not of a chunk, and the fitted ones by default
+            assert not np.allclose(parts[1], tok.transform(X)[1])
+            np.testing.assert_array_equal(tok.transform(X)[0], tok.codes_)

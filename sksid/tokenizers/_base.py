@@ -157,11 +157,34 @@ class CodebookRefresh(Callback):
         net.history.record("reseeded", int(n))
 
 
+def _feature_rows(X) -> int:
+    """Row count of a feature input (dict of modalities, DataFrame or 2-D array-like)."""
+    if isinstance(X, Mapping):
+        counts = {name: int(np.shape(a)[0]) if np.ndim(a) else 0 for name, a in X.items()}
+        if len(set(counts.values())) > 1:
+            raise ValueError(f"modalities have different row counts: {counts}")
+        return next(iter(counts.values()), 0)
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) else len(X)
+
+
+def _take_rows(X, rows):
+    """Rows ``rows`` (a slice) of a feature input; memory-mapped arrays stay on disk."""
+    if isinstance(X, Mapping):
+        return {name: a[rows] for name, a in X.items()}
+    if hasattr(X, "iloc"):
+        return X.iloc[rows]
+    return X[rows] if hasattr(X, "shape") else np.asarray(X)[rows]
+
+
 class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseEstimator):
     """Common fit/transform skeleton of the tokenizers (see the module docstring).
 
-    Subclasses implement ``_fit_features(std, raw, seed, device)``, ``_encode(std, raw)
-    -> (codes, weights, recon_per_item)`` and ``_code_length()``; they may override
+    Subclasses implement ``_fit_features(std, raw, seed, device)``, ``_encode(std, raw,
+    rows=None) -> (codes, weights, recon_per_item)`` (``rows``: the slice of the input's
+    rows being encoded; ``transform`` encodes feature input in chunks of
+    ``_transform_chunk`` rows, so its working memory does not grow with the catalogue)
+    and ``_code_length()``; they may override
     ``_behavior_positions()``. They extend ``_parameter_constraints`` (validated at the
     start of ``fit``); the torch-trained ones add :data:`TORCH_TOKENIZER_CONSTRAINTS`.
     """
@@ -177,6 +200,8 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         "behavior_estimator": [HasMethods(["fit"]), None],
         "n_items": [POSITIVE_INT, None],
     }
+
+    _transform_chunk = 1 << 16  # rows per transform chunk (feature input)
 
     # ---- input parsing -------------------------------------------------------------
     def _modality_spec(self, n_features):
@@ -435,9 +460,16 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
             return SIDSequences(seqs, codes=self.codes_, weights=self.weights_,
                                 codebook_sizes=self.codebook_sizes_,
                                 item_embeddings=getattr(self, "item_embeddings_", None))
-        raw = self._parse_features(X, reset=False)
-        codes, weights, _ = self._encode(self._standardize(raw), raw)
-        return self._finish_codes(codes, weights)
+        n = _feature_rows(X)
+        step = max(1, int(self._transform_chunk))
+        codes, weights = [], []
+        for start in range(0, max(n, 1), step):  # bounded working memory for any catalogue size
+            rows = slice(start, min(start + step, n))
+            raw = self._parse_features(X if n <= step else _take_rows(X, rows), reset=False)
+            c, w, _ = self._encode(self._standardize(raw), raw, rows=rows)
+            codes.append(c)
+            weights.append(w)
+        return self._finish_codes(np.concatenate(codes), np.concatenate(weights))
 
     def fit_transform(self, X, y=None, item_features=None):
         """``fit(X, y, item_features)`` then ``transform(X)``."""

@@ -17,7 +17,8 @@ from .._validation import (
     StrictInterval,
 )
 from ..nn.adcsid import GATE_ACTIVATIONS, ADCSIDModule, alignment_strength, normalized_norm
-from ._base import TORCH_TOKENIZER_CONSTRAINTS, BaseTokenizer, tokenizer_docstring
+from ..interactions import is_interaction_frame
+from ._base import TORCH_TOKENIZER_CONSTRAINTS, BaseTokenizer, _feature_rows, _is_histories, tokenizer_docstring
 
 __all__ = ["ADCSIDTokenizer"]
 
@@ -340,10 +341,13 @@ class ADCSIDTokenizer(BaseTokenizer):
             As :meth:`BaseTokenizer.transform`.
         """
         self._transform_counts = item_counts
+        if not (is_interaction_frame(X) or _is_histories(X)):
+            self._transform_rows = _feature_rows(X)  # counts refer to all rows, not a chunk
         try:
             return super().transform(X)
         finally:
             del self._transform_counts
+            self.__dict__.pop("_transform_rows", None)
 
     @staticmethod
     def _check_counts(counts, n):
@@ -442,17 +446,23 @@ class ADCSIDTokenizer(BaseTokenizer):
         self.code_layout_ = layout
         self._fitting = True  # the _encode right after fit: fitted counts, raw weights kept
 
-    def _encode(self, std, raw):
+    def _encode(self, std, raw, rows=None):
         n = next(iter(raw.values())).shape[0]
         fitting = self.__dict__.pop("_fitting", False)
-        counts = getattr(self, "_transform_counts", None)
+        counts = None
         if self.reliability_ == "log_count" and self.behavior_modality in raw:
-            if counts is not None:
-                counts = self._check_counts(counts, n)
-            elif fitting or n == self.n_items_:  # the training catalogue
+            if fitting:
                 counts = self.item_counts_.astype(np.float64)
-            else:
-                counts = np.zeros(n)
+            else:  # the whole input's counts (transform), then this chunk's rows
+                n_total = getattr(self, "_transform_rows", n)
+                counts = getattr(self, "_transform_counts", None)
+                if counts is not None:
+                    counts = self._check_counts(counts, n_total)
+                elif n_total == self.n_items_:  # the training catalogue
+                    counts = self.item_counts_.astype(np.float64)
+                else:
+                    counts = np.zeros(n_total)
+                counts = counts[rows] if rows is not None else counts
         out, recon = self._run_module(self._data(std, raw, counts),
                                       keys=("codes", "weights", "raw_weights"))
         if fitting:

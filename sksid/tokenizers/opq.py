@@ -112,7 +112,7 @@ class OPQTokenizer(BaseTokenizer):
         self.rotation_ = R.float().cpu().numpy()
         self.centroids_ = [c.float().cpu().numpy() for c in cents]
 
-    def _encode(self, std, raw):
+    def _encode(self, std, raw, rows=None):
         x = torch.as_tensor(self._balanced_concat(std))
         D = x.shape[1]
         xp = self._pad(x)

@@ -72,7 +72,7 @@ class RQKMeansTokenizer(BaseTokenizer):
                                       n_iter=int(self.n_iter), generator=torch.Generator().manual_seed(seed))
         self.centroids_ = [c.cpu().numpy() for c in cents]
 
-    def _encode(self, std, raw):
+    def _encode(self, std, raw, rows=None):
         res = torch.as_tensor(self._balanced_concat(std))
         x = res.clone()
         codes = []

@@ -93,7 +93,7 @@ class RQVAETokenizer(BaseTokenizer):
                   commitment_weight=float(self.commitment_weight))
         self._train_module(RQVAEModule, kw, {"x": x}, seed, device)
 
-    def _encode(self, std, raw):
+    def _encode(self, std, raw, rows=None):
         # per item: squared error summed over the balanced dims = sum_m MSE_m
         out, recon = self._run_module({"x": self._balanced_concat(std)})
         return out["codes"], out["weights"], recon
