@@ -373,6 +373,8 @@ class _Reader:
             except (TypeError, ValueError, RuntimeError) as exc:
                 raise self.error(where, f"cannot rebuild {name} from the stored arguments: {exc}") from None
         expected = net.module_.state_dict()
+        # files written before the trie's buffers became derived (non-persistent) state
+        state = {k: v for k, v in state.items() if k in expected or "trie." not in k}
         missing = sorted(set(expected) - set(state))
         extra = sorted(set(state) - set(expected))
         if missing or extra:

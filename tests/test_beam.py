@@ -107,3 +107,36 @@ def test_beam_width_below_k_raises():
     trie = PrefixTrie([[0], [1], [2]], (3,))
     with pytest.raises(ValueError, match="beam_width"):
         beam_search(lambda l, c, p: torch.zeros(1, 1, 3), trie, 1, 2, 3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 200), st.integers(1, 4), st.integers(2, 9))
+def test_sparse_trie_matches_dense_definition(seed, n_items, n_levels, K):
+    """The sorted-key trie answers every (prefix, code) query as a dense child table built
+    from the definition would, and a model pickled with the earlier dense buffers still
+    decodes the same."""
+    codes, _, sizes, _ = disambiguate(np.random.RandomState(seed).randint(0, K, (n_items, n_levels)),
+                                      None, (K,) * n_levels)
+    trie = PrefixTrie(codes, sizes)
+    assert trie.state_dict() == {}  # derived from the codes, never saved
+    # definition: prefix ids are ranks of the distinct length-l prefixes in lexicographic order
+    for level in range(len(sizes)):
+        heads = sorted({tuple(r[:level]) for r in codes.tolist()})
+        nexts = {t: i for i, t in enumerate(sorted({tuple(r[:level + 1]) for r in codes.tolist()}))}
+        dense = torch.tensor([[nexts.get(h + (c,), -1) for c in range(sizes[level])] for h in heads])
+        assert torch.equal(trie.child(level), dense)
+        assert torch.equal(trie.n_children(level), (dense >= 0).sum(1))
+        assert trie.n_prefixes[level] == len(heads)
+    # a trie pickled with dense children_<l> tables (before the sparse one)
+    legacy = PrefixTrie(codes, sizes)
+    for level in range(len(sizes)):
+        table = trie.child(level)
+        del legacy._buffers[f"keys_{level}"]
+        legacy.register_buffer(f"children_{level}", table)
+    assert legacy.n_prefixes == trie.n_prefixes and legacy.widest == trie.widest
+    step = lambda level, c, p, pre: torch.log_softmax(torch.randn(2, c.shape[1], sizes[level],  # noqa: E731
+                                                                  generator=torch.Generator().manual_seed(level)), -1)
+    k = min(3, n_items)
+    a = beam_search(step, trie, 2, max(k, 4), k, renormalize=True)
+    b = beam_search(step, legacy, 2, max(k, 4), k, renormalize=True)
+    assert torch.equal(a[0], b[0])

@@ -81,7 +81,14 @@ def disambiguate(codes, weights=None, codebook_sizes=None):
 
 
 class PrefixTrie(nn.Module):
-    """Dense trie of the catalogue's (unique) code tuples, as device buffers.
+    """Trie of the catalogue's (unique) code tuples, as sparse device buffers.
+
+    Level ``l`` stores one sorted key ``parent * K_l + code`` per length-``l+1`` prefix
+    (its id is the key's rank), so memory is ``O(n_items · L)`` whatever the codebook
+    sizes: a dense ``(n_prefix_l, K_l)`` table would take 800 MB per level for a million
+    items and ``K = 100``. :meth:`next_prefixes` answers "which prefix does code ``c`` lead to
+    from prefix ``p``" for any batch of prefixes by binary search. The buffers are
+    derived from the codes (rebuilt with the model, not saved in its ``state_dict``).
 
     Parameters
     ----------
@@ -91,16 +98,20 @@ class PrefixTrie(nn.Module):
 
     Attributes
     ----------
-    children_<l> : LongTensor (n_prefix_l, K_l)
-        Id of the length-``l+1`` prefix reached from prefix ``p`` with code ``c``, or -1.
+    keys_<l> : LongTensor (n_prefix_{l+1},)
+        Sorted ``parent * K_l + code`` of every length-``l+1`` prefix.
     leaf_item : LongTensor (n_items,)
         Item id of every full tuple (prefix id at depth L).
+    item_prefix_<l> : LongTensor (n_items,)
+        Prefix id of every item at depth ``l``.
 
     Examples
     --------
     >>> t = PrefixTrie([[0, 1], [1, 0]], (2, 2))
     >>> t.child(0).tolist(), t.child(1).tolist()
     ([[0, 1]], [[-1, 0], [1, -1]])
+    >>> t.next_prefixes(1, torch.tensor([1, 0])).tolist()
+    [[1, -1], [-1, 0]]
     """
 
     def __init__(self, codes, codebook_sizes):
@@ -115,23 +126,42 @@ class PrefixTrie(nn.Module):
         depth_ids = []
         for l in range(L):
             depth_ids.append(prefix.copy())
-            K = sizes[l]
-            key = prefix * K + codes[:, l]
+            key = prefix * sizes[l] + codes[:, l]
             uniq, new = np.unique(key, return_inverse=True)
-            child = np.full((n_prefix, K), -1, np.int64)
-            child[uniq // K, uniq % K] = np.arange(uniq.size)
-            self.register_buffer(f"children_{l}", torch.as_tensor(child))
+            self.register_buffer(f"keys_{l}", torch.as_tensor(uniq), persistent=False)
             prefix, n_prefix = new.reshape(-1), uniq.size
         if n_prefix != n:
             raise ValueError(f"{n - n_prefix} items share a full code tuple; disambiguate the codes first")
         leaf = np.empty(n, np.int64)
         leaf[prefix] = np.arange(n)
-        self.register_buffer("leaf_item", torch.as_tensor(leaf))
+        self.register_buffer("leaf_item", torch.as_tensor(leaf), persistent=False)
         for l, pid in enumerate(depth_ids):
-            self.register_buffer(f"item_prefix_{l}", torch.as_tensor(pid))
+            self.register_buffer(f"item_prefix_{l}", torch.as_tensor(pid), persistent=False)
+
+    def next_prefixes(self, level: int, prefix: torch.Tensor) -> torch.Tensor:
+        """Child prefix ids (..., K_level) of prefix ids ``prefix`` (...), -1 where no
+        catalogue item continues the prefix with that code."""
+        dense = self._buffers.get(f"children_{level}")  # models pickled before the sparse trie
+        if dense is not None:
+            return dense[prefix]
+        keys = getattr(self, f"keys_{level}")
+        K = self.codebook_sizes[level]
+        want = prefix.unsqueeze(-1) * K + torch.arange(K, device=keys.device)
+        pos = torch.searchsorted(keys, want).clamp(max=keys.numel() - 1)
+        return torch.where(keys[pos] == want, pos, torch.full_like(pos, -1))
 
     def child(self, level: int) -> torch.Tensor:
-        return getattr(self, f"children_{level}")
+        """Dense child table (n_prefix_level, K_level) of every prefix (small tries only)."""
+        return self.next_prefixes(level, torch.arange(self.n_prefixes[level], device=self.leaf_item.device))
+
+    def n_children(self, level: int) -> torch.Tensor:
+        """Number of valid codes of every prefix at depth ``level`` (n_prefix_level,)."""
+        dense = self._buffers.get(f"children_{level}")
+        if dense is not None:
+            return (dense >= 0).sum(1)
+        keys = getattr(self, f"keys_{level}")
+        return torch.bincount(torch.div(keys, self.codebook_sizes[level], rounding_mode="floor"),
+                              minlength=self.n_prefixes[level])
 
     def item_prefix(self, level: int) -> torch.Tensor:
         """Prefix id (at depth ``level``, i.e. before code ``level``) of every item (n_items,)."""
@@ -140,7 +170,7 @@ class PrefixTrie(nn.Module):
     def item_children(self, level: int, items: torch.Tensor) -> torch.Tensor:
         """Bool mask (..., K_level) of the codes that extend each item's own prefix at ``level``
         to some catalogue item (the choices a trie-constrained softmax normalises over)."""
-        return self.child(level)[self.item_prefix(level)[items]] >= 0
+        return self.next_prefixes(level, self.item_prefix(level)[items]) >= 0
 
     @property
     def widest(self) -> int:
@@ -149,8 +179,10 @@ class PrefixTrie(nn.Module):
 
     @property
     def n_prefixes(self) -> tuple:
-        """Number of distinct prefixes that level ``l`` expands (``children_l.shape[0]``)."""
-        return tuple(self.child(l).shape[0] for l in range(self.n_levels))
+        """Number of distinct prefixes that level ``l`` expands (1 at the root)."""
+        if "children_0" in self._buffers:  # models pickled before the sparse trie
+            return tuple(int(self._buffers[f"children_{l}"].shape[0]) for l in range(self.n_levels))
+        return (1,) + tuple(int(getattr(self, f"keys_{l}").numel()) for l in range(self.n_levels - 1))
 
 
 def constrain(logits, valid):
@@ -217,7 +249,7 @@ def beam_search(step, trie: PrefixTrie, batch_size: int, beam_width: int, k: int
     for level in range(trie.n_levels):
         logp = step(level, codes, parent, prefix).float()  # (B, W, K)
         K = logp.shape[-1]
-        child = trie.child(level)[prefix]  # (B, W, K)
+        child = trie.next_prefixes(level, prefix)  # (B, W, K)
         if renormalize:
             logp = torch.log_softmax(constrain(logp, child >= 0), -1)
         if item_bonus is not None and level == trie.n_levels - 1:

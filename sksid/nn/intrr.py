@@ -166,7 +166,7 @@ class IntRRModule(nn.Module):
 
         def step(level, codes, parent, prefix):
             if self.leaf and level == last:
-                child = self.trie.child(level)[prefix]
+                child = self.trie.next_prefixes(level, prefix)
                 slot_items = torch.where(child >= 0, self.trie.leaf_item[child.clamp(min=0)], child)
                 q = self.ran.step_query(level, h, codes)
                 return F.log_softmax(self._leaf_logits(q, slot_items), -1)
@@ -190,13 +190,12 @@ class IntRRModule(nn.Module):
         dev = sid.device
         total = torch.zeros(B, n, device=dev)
         for level in range(L):
-            child = self.trie.child(level)  # (P, K)
-            P, K = child.shape
-            valid = child >= 0
+            n_child = trie.n_children(level)  # (P,)
+            P, K = n_child.shape[0], trie.codebook_sizes[level]
             active = torch.arange(P, device=dev)
             if self.constrained:
-                active = active[valid.sum(1) >= 2]
-            n_next = int(valid.sum())
+                active = active[n_child >= 2]
+            n_next = int(n_child.sum())
             lp_child = torch.zeros(B, n_next, device=dev)
             if active.numel():
                 if level > 0:  # codes of each prefix: those of any item below it
@@ -210,7 +209,7 @@ class IntRRModule(nn.Module):
                     else:
                         ctx = self.ran.prefix_context(level, sid[rep[idx]])
                         q = self.ran.condition_pairs(level, ctx, h)
-                    ch = child[idx]  # (C, K)
+                    ch = trie.next_prefixes(level, idx)  # (C, K)
                     ok = ch >= 0
                     if self.leaf and level == L - 1:  # slots scored by their items' anchors
                         e = self.ran.item_anchor(trie.leaf_item[ch.clamp(min=0)]).to(q.dtype)
@@ -247,7 +246,7 @@ class IntRRModule(nn.Module):
         all_items = torch.arange(n, device=sid.device)
         lg0 = self.ran.level_logits(0, h)
         if self.constrained:
-            lg0 = constrain(lg0, self.trie.child(0)[0].unsqueeze(0) >= 0)
+            lg0 = constrain(lg0, self.trie.next_prefixes(0, torch.zeros(1, dtype=torch.long, device=sid.device)) >= 0)
         total = F.log_softmax(lg0, -1)[:, sid[:, 0]]
         hh = h.unsqueeze(1).expand(-1, n, -1)
         for level in range(1, self.ran.n_levels):

@@ -30,7 +30,7 @@ def group_slots(trie) -> torch.Tensor:
     [[0, 1], [0, 1], [2, -1]]
     """
     last = trie.n_levels - 1
-    child = trie.child(last)[trie.item_prefix(last)]  # (n_items, K) prefix ids at full depth
+    child = trie.next_prefixes(last, trie.item_prefix(last))  # (n_items, K) prefix ids at full depth
     return torch.where(child >= 0, trie.leaf_item[child.clamp(min=0)], child)
 
 

@@ -199,7 +199,7 @@ class TIGERModule(nn.Module):
             state["beam"] = new_cache
             h = self.backbone.ln_f(x)
             if self.leaf and level == self.L - 1:
-                child = self.trie.child(level)[prefix]
+                child = self.trie.next_prefixes(level, prefix)
                 slot_items = torch.where(child >= 0, self.trie.leaf_item[child.clamp(min=0)], child)
                 return F.log_softmax(leaf_logits(h, slot_items, self.item_emb), -1)
             return F.log_softmax((h @ self.level_table(level).t()).float(), -1)
