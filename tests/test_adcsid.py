@@ -287,6 +287,34 @@ def test_kmeans_and_codebooks():
         assert z.grad is not None and torch.allclose(st_out, zq, atol=1e-6)
 
 
+@pytest.mark.parametrize("spherical", [False, True])
+def test_large_kmeans_uses_minibatch_and_matches_lloyd_quality(spherical, monkeypatch):
+    """Above LARGE_KMEANS_POINTS, kmeans runs scikit-learn's MiniBatchKMeans: seeded by the
+    generator, labels = nearest centroid (chunked), inertia close to full-batch Lloyd."""
+    import sksid.nn.codebook as cbm
+
+    rng = np.random.RandomState(0)
+    centres = rng.randn(6, 5) * 4
+    x = torch.as_tensor(np.vstack([c + rng.randn(400, 5) for c in centres]), dtype=torch.float32)
+    lloyd_c, lloyd_lab = kmeans(x, 6, generator=torch.Generator().manual_seed(0), spherical=spherical)
+    monkeypatch.setattr(cbm, "LARGE_KMEANS_POINTS", 1000)
+    monkeypatch.setattr(cbm, "_ASSIGN_CHUNK", 333)
+    called = []
+    orig = cbm._minibatch_kmeans
+    monkeypatch.setattr(cbm, "_minibatch_kmeans", lambda *a: called.append(1) or orig(*a))
+    c1, lab1 = kmeans(x, 6, generator=torch.Generator().manual_seed(0), spherical=spherical)
+    c2, lab2 = kmeans(x, 6, generator=torch.Generator().manual_seed(0), spherical=spherical)
+    assert called == [1, 1]
+    assert torch.equal(lab1, lab2) and torch.equal(c1, c2)  # seeded
+    xx = torch.nn.functional.normalize(x, dim=1) if spherical else x
+    near = (xx @ c1.T).argmax(1) if spherical else torch.cdist(xx, c1).argmin(1)
+    assert torch.equal(lab1, near)
+
+    def inertia(c, lab):
+        return float(((xx - c[lab]) ** 2).sum())
+    assert inertia(c1, lab1) <= 1.1 * inertia(lloyd_c, lloyd_lab)
+
+
 @pytest.mark.slow
 def test_utilisation_and_report():
     rng = np.random.RandomState(0)

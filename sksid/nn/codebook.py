@@ -21,10 +21,34 @@ from torch import nn
 __all__ = ["kmeans", "residual_kmeans", "CosineCodebook", "EuclideanCodebook", "ResidualQuantizer"]
 
 
+#: above this many points :func:`kmeans` uses scikit-learn's MiniBatchKMeans (a proven,
+#: bounded-memory implementation) instead of full-batch Lloyd iterations
+LARGE_KMEANS_POINTS = 200_000
+_ASSIGN_CHUNK = 1 << 16
+
+
 def _assign(x, centroids, spherical):
+    """Nearest centroid of every row, in chunks of rows (memory ``O(chunk · k)``)."""
+    out = []
+    for s in range(0, x.shape[0], _ASSIGN_CHUNK):
+        xs = x[s:s + _ASSIGN_CHUNK]
+        out.append((xs @ centroids.T).argmax(1) if spherical else torch.cdist(xs, centroids).argmin(1))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long, device=x.device)
+
+
+def _minibatch_kmeans(x, k, n_iter, generator, spherical):
+    """scikit-learn's MiniBatchKMeans (k-means++ init), seeded from ``generator``."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator))
+    mb = MiniBatchKMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed,
+                         batch_size=max(8192, 8 * k), max_iter=max(int(n_iter), 1),
+                         max_no_improvement=10, reassignment_ratio=0.01)
+    mb.fit(x.cpu().numpy())
+    c = torch.as_tensor(mb.cluster_centers_, dtype=x.dtype, device=x.device)
     if spherical:
-        return (x @ centroids.T).argmax(1)
-    return torch.cdist(x, centroids).argmin(1)
+        c = F.normalize(c, dim=1)
+    return c, _assign(x, c, spherical)
 
 
 def kmeans(x: torch.Tensor, k: int, n_iter: int = 25, init: str = "k-means++",
@@ -46,6 +70,11 @@ def kmeans(x: torch.Tensor, k: int, n_iter: int = 25, init: str = "k-means++",
     init_centroids : Tensor (k, d), optional
         Warm start (overrides ``init``).
 
+    Above :data:`LARGE_KMEANS_POINTS` points (and without a warm start) the clustering
+    is scikit-learn's ``MiniBatchKMeans`` (k-means++ init, seeded from ``generator``):
+    full-batch Lloyd iterations cost ``O(n · k)`` memory per step and a k-means++ pass
+    over every point per centroid.
+
     Returns
     -------
     centroids : Tensor (k, d)
@@ -65,6 +94,8 @@ def kmeans(x: torch.Tensor, k: int, n_iter: int = 25, init: str = "k-means++",
     if spherical:
         x = F.normalize(x, dim=1)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
+    if init_centroids is None and n > LARGE_KMEANS_POINTS:
+        return _minibatch_kmeans(x, k, n_iter, g, spherical)
     if init_centroids is not None:
         c = init_centroids.detach().float().to(x.device).clone()
     elif init == "random":
