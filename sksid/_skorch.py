@@ -78,7 +78,7 @@ class DeviceBatchIterator:
     """
 
     def __init__(self, dataset, batch_size=256, shuffle=False, device="cpu", seed=0,
-                 drop_last=False, **_ignored):
+                 drop_last=False, shard=None, **_ignored):
         X = dataset.X
         if not isinstance(X, dict):
             raise TypeError("DeviceBatchIterator expects a dataset whose X is a dict of arrays")
@@ -89,6 +89,7 @@ class DeviceBatchIterator:
         self.drop_last = drop_last
         self.generator = torch.Generator().manual_seed(int(seed))
         self.epoch = 0
+        self.shard = shard  # (rank, world): yield this process's share of each batch
 
     def __len__(self):
         if self.drop_last:
@@ -103,11 +104,32 @@ class DeviceBatchIterator:
             order = None
         for b in range(len(self)):
             sl = slice(b * self.batch_size, min((b + 1) * self.batch_size, self.n))
-            if order is None:
+            if self.shard is not None:  # the global batch of a single-process fit, split
+                from .distributed import shard
+
+                full = torch.arange(sl.start, sl.stop) if order is None else order[sl].cpu()
+                idx, standin = shard(full, *self.shard)
+                batch = {k: v[idx.to(v.device)] for k, v in self.data.items()}
+                batch[STANDIN] = standin
+                yield batch, None
+            elif order is None:
                 yield {k: v[sl] for k, v in self.data.items()}, None
             else:
                 idx = order[sl]
                 yield {k: v[idx] for k, v in self.data.items()}, None
+
+
+#: batch key of a sharded training batch: True when this process has no rows of the global
+#: batch and holds a stand-in row whose loss it weights by 0 (see sksid.distributed)
+STANDIN = "__standin__"
+
+
+def loss_units(batch) -> int:
+    """Default unit count of a batch's mean loss: positions with a target, else rows."""
+    if "targets" in batch:
+        return int((batch["targets"] >= 0).sum())
+    first = batch["label"] if "label" in batch else next(iter(batch.values()))
+    return int(first.shape[0])
 
 
 class PlainPrintLog(PrintLog):
@@ -158,12 +180,46 @@ class SIDNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         Xi, _ = unpack_data(batch)
+        standin = Xi.pop(STANDIN, None) if isinstance(Xi, dict) else None
         Xi = to_tensor(Xi, device=self.device)
+        if standin is not None:  # data-parallel step (sksid.distributed)
+            return self._data_parallel_step(Xi, bool(standin))
         with autocast_context(self.device, self.autocast):
             out = self._forward_fn()(**Xi)
             loss = self.get_loss(out, None, X=Xi, training=True)
         loss.backward()
         return {"loss": loss, "y_pred": out}
+
+    def get_loss_parts(self, y_pred, X):
+        """``[(mean loss term, units), ...]`` of a batch: the module's ``loss_parts`` when
+        it has one (a loss that sums means over different units, e.g. IntRR's alignment
+        term over history items), else ``[(get_loss, loss_units(X))]``."""
+        parts = getattr(self.module_, "loss_parts", None)
+        if parts is not None:
+            return parts(y_pred, **X)
+        return [(self.get_loss(y_pred, None, X=X, training=True), loss_units(X))]
+
+    def _data_parallel_step(self, Xi, standin):
+        """One process's share of a global batch: every loss term weighted by its local
+        share of the global units, gradients summed over the processes, so the update
+        equals the single-process one on the whole batch."""
+        from .distributed import all_reduce_gradients, global_units
+
+        with autocast_context(self.device, self.autocast):
+            out = self._forward_fn()(**Xi)
+            parts = self.get_loss_parts(out, Xi)
+        local = torch.tensor([0.0 if standin else float(u) for _, u in parts], dtype=torch.float64)
+        total = global_units(local.to(self.device)).cpu()
+        loss = 0.0
+        for (value, _), u, g in zip(parts, local.tolist(), total.tolist()):
+            if u > 0:
+                loss = loss + value * (u / g)
+            else:  # no units here (a stand-in, or no targets in this share): weight 0
+                loss = loss + torch.nan_to_num(value) * 0.0
+        loss.backward()
+        all_reduce_gradients(self.module_)
+        logged = sum(v.detach() for v, _ in parts)
+        return {"loss": logged, "y_pred": out}
 
     def validation_step(self, batch, **fit_params):
         self._set_training(False)
@@ -185,6 +241,11 @@ class SIDNet(NeuralNet):
         kwargs.setdefault("batch_size", self.batch_size)
         kwargs.setdefault("shuffle", training)
         kwargs["device"] = self.device
+        if training and getattr(self.module_, "data_parallel", False):
+            from .distributed import is_active, rank, world_size
+
+            if is_active():
+                kwargs["shard"] = (rank(), world_size())
         iterator = DeviceBatchIterator(dataset, **kwargs)
         if training:
             # skorch builds the training iterator once per fit and its generator draws

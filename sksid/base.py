@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import StrOptions, validate_parameter_const
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
+from .distributed import rank
 from ._skorch import (PlateauLR, RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, eval_batches, torch_seed)
 from ._validation import (
     epoch_cap,
@@ -182,7 +183,7 @@ class SkorchParamsMixin:
         net_kwargs.setdefault("iterator_train__seed", seed)
         return SIDNet(module=module_cls, optimizer=torch.optim.AdamW, lr=self.lr,
                       max_epochs=epoch_cap(self.max_epochs), batch_size=self.batch_size,
-                      device=self.device_, callbacks=callbacks, verbose=int(bool(self.verbose)),
+                      device=self.device_, callbacks=callbacks, verbose=int(bool(self.verbose) and rank() == 0),
                       **self._net_options(), **net_kwargs)
 
     @staticmethod

@@ -119,7 +119,14 @@ class IntRRModule(nn.Module):
         tokens, ran = self.tokenize(items)
         return {"hidden": self.backbone(tokens), "aln_logits": ran["logits"]}
 
+    data_parallel = True  # sksid.distributed may split its batches over processes
+
     def loss(self, out, items, targets, **_):
+        return sum(v for v, _ in self.loss_parts(out, items, targets))
+
+    def loss_parts(self, out, items, targets, **_):
+        """``[(L_rec, positions with a target), (λ·L_aln, history items)]``: the two means
+        of the loss and the units each averages over (:mod:`sksid.distributed`)."""
         mask = targets >= 0
         t = targets[mask]
         sid_t = self.sid[t]
@@ -132,12 +139,13 @@ class IntRRModule(nn.Module):
         l_rec = weighted_level_ce(logits, sid_t, self.code_weights[t] if self.use_code_weights else None)
         if self.uid_weight > 0:
             l_rec = l_rec + self.uid_weight * F.cross_entropy(self.uid_logits(out["hidden"][mask]).float(), t)
+        parts = [(l_rec, int(mask.sum()))]
         if self.alignment_weight == 0:
-            return l_rec
+            return parts
         valid = items >= 0
         aln = [lg[valid] for lg in out["aln_logits"]]
         l_aln = weighted_level_ce(aln, self.sid[items[valid]])
-        return l_rec + self.alignment_weight * l_aln
+        return parts + [(self.alignment_weight * l_aln, int(valid.sum()))]
 
     def _leaf_logits(self, q, slot_items):
         return leaf_logits(q, slot_items, self.ran.item_anchor, self.ran.tau)

@@ -115,6 +115,8 @@ class PPNetRanker(nn.Module):
         Passed to :class:`ItemEncoder`.
     """
 
+    data_parallel = True  # sksid.distributed may split its batches over processes
+
     def __init__(self, n_users, n_items, dim=16, hidden_dims=(64, 32), backbone="ppnet",
                  gate_hidden_dim=64, use_history=True, n_extra=0, dropout=0.0, codes=None, weights=None,
                  codebook_sizes=None, use_item_id=True, weight_mode="scale"):

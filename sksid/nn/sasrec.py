@@ -28,6 +28,8 @@ class SASRecModule(nn.Module):
     0
     """
 
+    data_parallel = True  # sksid.distributed may split its batches over processes
+
     def __init__(self, n_items, d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2, max_len=20):
         super().__init__()
         self.n_items = n_items

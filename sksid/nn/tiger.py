@@ -55,6 +55,8 @@ class TIGERModule(nn.Module):
     0
     """
 
+    data_parallel = True  # sksid.distributed may split its batches over processes
+
     def __init__(self, n_items, codes, codebook_sizes, weights=None, d_model=256, n_layers=4,
                  n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, use_code_weights=True,
                  leaf=False, constrained=False):

@@ -1,0 +1,139 @@
+"""Data-parallel training of the torch estimators over ``torch.distributed`` (``torchrun``).
+
+Launch the same script once per process with PyTorch's own launcher, and call
+:func:`init` before fitting::
+
+    torchrun --nproc_per_node=4 train.py          # one machine, 4 processes (GPUs or CPUs)
+    torchrun --nnodes=2 --nproc_per_node=8 --rdzv_endpoint=host:29500 train.py   # 2 machines
+
+    # train.py
+    import sksid.distributed
+    sksid.distributed.init()                      # gloo on CPU, nccl on CUDA (one GPU per process)
+    rec = IntRRRecommender(random_state=0).fit(X, y, codes=codes)
+    if sksid.distributed.rank() == 0:
+        sksid.save(rec, "intrr.sksid")
+    sksid.distributed.shutdown()
+
+The estimators' API does not change. While a process group is initialised, every
+:class:`~sksid._skorch.SIDNet` fit (SASRec, IntRR, TIGER, the CTR ranker):
+
+* gives each process a contiguous share of every global batch of ``batch_size``
+  training windows (the same seeded permutation on every process, so the global batches
+  are those of a single-process fit);
+* scales each process's loss terms by ``local units / global units`` (units: the
+  positions with a target, the rows of a CTR batch; one count per loss term, e.g. IntRR's
+  alignment term counts history items), and sums the gradients over the processes with
+  one ``all_reduce`` per step, so the update **equals the single-process update** up to
+  floating-point rounding (with ``dropout=0``; dropout masks are drawn per process);
+* validates (early stopping) on the full validation set in every process, so all of them
+  stop at the same epoch and hold the same model.
+
+Why ``torch.distributed`` and not Hugging Face Accelerate (skorch's ``AccelerateMixin``):
+it is part of torch (no new dependency), and our modules compute their losses outside
+``forward`` (``module.loss``) and are called through methods (``rank``, ``exact_scores``),
+which ``DistributedDataParallel``'s forward-hook wrapper does not see; the gradient
+``all_reduce`` here is the same arithmetic DDP performs, done after ``backward``.
+
+The tokenizers (ADC-SID, RQ-VAE) are not split: their losses use in-batch negatives and
+batch code statistics, which do not decompose over processes, so under a process group
+each process fits the same tokenizer (same seed, same result); fit them on a sample.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["init", "shutdown", "is_active", "rank", "world_size", "shard", "all_reduce_gradients"]
+
+
+def init(backend: str | None = None, **kwargs) -> None:
+    """Initialise the default process group from ``torchrun``'s environment variables.
+
+    ``backend`` defaults to ``"nccl"`` when CUDA is available (and sets this process's GPU
+    to ``LOCAL_RANK``), else ``"gloo"``. Extra keyword arguments go to
+    :func:`torch.distributed.init_process_group`. A no-op when already initialised.
+    """
+    if is_active():
+        return
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        raise RuntimeError("sksid.distributed.init() needs the environment torchrun sets (RANK, "
+                           "WORLD_SIZE, MASTER_ADDR, MASTER_PORT); launch the script with "
+                           "`torchrun --nproc_per_node=N script.py`")
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend=backend, **kwargs)
+
+
+def shutdown() -> None:
+    """Destroy the default process group (if any)."""
+    if is_active():
+        dist.destroy_process_group()
+
+
+def is_active() -> bool:
+    """True when a process group with more than one process is initialised."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def shard(idx: torch.Tensor, rank_: int, world: int):
+    """This process's contiguous share of a global batch of indices, and whether it is
+    a stand-in: when the batch has fewer rows than processes, the empty ones get the
+    batch's first row, whose loss they then weight by 0.
+
+    Examples
+    --------
+    >>> [shard(torch.arange(5), r, 2)[0].tolist() for r in range(2)]
+    [[0, 1, 2], [3, 4]]
+    >>> shard(torch.arange(1), 1, 2)
+    (tensor([0]), True)
+    """
+    part = torch.tensor_split(idx, world)[rank_]
+    if part.numel() == 0:
+        return idx[:1], True
+    return part, False
+
+
+def global_units(local: torch.Tensor) -> torch.Tensor:
+    """Sum over the processes of per-term unit counts (a 1-D tensor)."""
+    out = local.detach().to(torch.float64).clone()
+    dist.all_reduce(out)
+    return out
+
+
+def all_reduce_gradients(module: torch.nn.Module) -> None:
+    """Sum every parameter's gradient over the processes (one flat ``all_reduce``).
+
+    A parameter without a gradient in some process (unused by its share) gets zeros
+    there; one that no process used keeps ``None``, exactly as in a single-process step.
+    """
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        return
+    device = params[0].device
+    used = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
+    dist.all_reduce(used)
+    active = [p for p, u in zip(params, used.tolist()) if u > 0]
+    if not active:
+        return
+    for p in active:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in active])
+    dist.all_reduce(flat)
+    offset = 0
+    for p in active:
+        n = p.numel()
+        p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+        offset += n
