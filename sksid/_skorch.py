@@ -310,7 +310,10 @@ class TimeBudget(Callback):
         self.start_ = time.perf_counter()
 
     def on_epoch_end(self, net, **kwargs):
-        if time.perf_counter() - self.start_ >= self.seconds:
+        over = time.perf_counter() - self.start_ >= self.seconds
+        from .distributed import any_process
+
+        if any_process(over):  # data-parallel fits stop together (one process's clock decides)
             net.history.record("time_budget_reached", True)
             raise KeyboardInterrupt
 

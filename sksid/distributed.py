@@ -26,7 +26,8 @@ The estimators' API does not change. While a process group is initialised, every
   one ``all_reduce`` per step, so the update **equals the single-process update** up to
   floating-point rounding (with ``dropout=0``; dropout masks are drawn per process);
 * validates (early stopping) on the full validation set in every process, so all of them
-  stop at the same epoch and hold the same model.
+  stop at the same epoch and hold the same model; a ``max_time`` budget stops all of them
+  when any process's clock runs out.
 
 Why ``torch.distributed`` and not Hugging Face Accelerate (skorch's ``AccelerateMixin``):
 it is part of torch (no new dependency), and our modules compute their losses outside
@@ -45,7 +46,7 @@ import os
 import torch
 import torch.distributed as dist
 
-__all__ = ["init", "shutdown", "is_active", "rank", "world_size", "shard", "all_reduce_gradients"]
+__all__ = ["init", "shutdown", "is_active", "rank", "world_size", "shard", "any_process", "all_reduce_gradients"]
 
 
 def init(backend: str | None = None, **kwargs) -> None:
@@ -103,6 +104,18 @@ def shard(idx: torch.Tensor, rank_: int, world: int):
     if part.numel() == 0:
         return idx[:1], True
     return part, False
+
+
+def any_process(flag: bool) -> bool:
+    """True when ``flag`` is true in any process (``flag`` itself outside a process group);
+    a collective: every process of an active group must call it."""
+    if not is_active():
+        return bool(flag)
+    t = torch.tensor([1.0 if flag else 0.0])
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
 
 
 def global_units(local: torch.Tensor) -> torch.Tensor:

@@ -64,6 +64,10 @@ WORKER = textwrap.dedent('''
         D.init()
         assert D.is_active() and D.world_size() == 2
         res = fit_all()
+        # a time budget that runs out in one process only stops both (no hang in all_reduce)
+        X, y, codes = data()
+        budget = IntRRRecommender(**dict(TINY, max_epochs=20), max_time=1e-6 if D.rank() == 1 else 1e6)
+        res["budget_epochs"] = np.array([budget.fit(X, y, codes=codes).n_epochs_])
         np.savez(f"{sys.argv[1]}/rank{D.rank()}.npz", **res)
         D.shutdown()
 ''')
@@ -82,9 +86,10 @@ def test_two_gloo_processes_train_the_single_process_model(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
            "--nproc_per_node=2", str(script), str(tmp_path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(2)]
+    assert [int(r.pop("budget_epochs")[0]) for r in ranks] == [1, 1]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
