@@ -245,6 +245,15 @@ def report(results, args, path):
               "catalogues (every code is a cluster id); the memory and speed columns are the point.", ""]
     if tok_rows:
         lines += [markdown_table(tok_rows), ""]
+        grow = [(r["step"][4:], r["transform_peak_anon_mib"] - r["transform_small_peak_anon_mib"],
+                 r["transform_small_rows"]) for r in results
+                if r["step"].startswith("tok:") and "transform_small_peak_anon_mib" in r]
+        if grow:
+            lines += ["Reading: going from " + f"{grow[0][2]:,}" + f" to {args.items:,} rows adds "
+                      + ", ".join(f"{g:.0f} MiB ({name})" for name, g, _ in grow)
+                      + " to the transform's peak heap: the codes and weights it returns, not the "
+                      "features (those stay in the memory-mapped files and pass through one "
+                      "65,536-row chunk at a time).", ""]
     if dec:
         lines += ["## Decoding over the catalogue (IntRR, CPU backbone, random weights)", "",
                   f"Disambiguated ADC-SID codes of {dec['items']:,} items; prefixes per level "
