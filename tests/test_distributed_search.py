@@ -45,3 +45,33 @@ def test_grid_search_on_a_local_dask_cluster_equals_sequential(tmp_path):
                                rtol=1e-6, atol=1e-9)
     assert gs.best_params_ == ref.best_params_
     np.testing.assert_array_equal(gs.predict(split.X_test), ref.predict(split.X_test))
+
+
+@pytest.mark.slow
+def test_grid_search_on_a_local_ray_cluster_equals_sequential(tmp_path):
+    """The same search through joblib's Ray backend (``ray.util.joblib``) on a local
+    2-CPU Ray instance. Ray is an optional extra (``pip install ray``), not in the test
+    extra: its wheel and start-up are heavy for CI's 2 cores, so this test is ``slow``."""
+    ray = pytest.importorskip("ray")
+    from ray.util.joblib import register_ray
+
+    rng = np.random.RandomState(0)
+    n_items = 40
+    seqs = [rng.randint(0, n_items, size=rng.randint(4, 12)) for _ in range(80)]
+    split = leave_last_out(seqs, max_len=10, n_items=n_items)
+    X, y, cv = split.search_data()
+    feats = FeatureStore.save(tmp_path / "features", {"text": rng.randn(n_items, 6).astype(np.float32)})
+    grid = {"rec__alignment_weight": [0.0, 0.1], "tok__codebook_size": [4, 5]}
+    ref = GridSearchCV(_pipeline(), grid, cv=cv, n_jobs=1).fit(X, y, tok__item_features=feats)
+    register_ray()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    try:
+        with parallel_config(backend="ray"):
+            gs = GridSearchCV(_pipeline(), grid, cv=cv, n_jobs=2).fit(X, y, tok__item_features=feats)
+    finally:
+        ray.shutdown()
+    np.testing.assert_allclose(gs.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"],
+                               rtol=1e-6, atol=1e-9)
+    assert gs.best_params_ == ref.best_params_
+    np.testing.assert_array_equal(gs.predict(split.X_test), ref.predict(split.X_test))
