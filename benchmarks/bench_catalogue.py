@@ -292,6 +292,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", default="make,tok:adcsid,tok:rqkmeans,tok:rqvae,decode,kmeans")
+    ap.add_argument("--results", default=str(RESULTS), help="folder of the table (default docs/results)")
     ap.add_argument("--_step", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._step:
@@ -307,7 +308,7 @@ def main(argv=None):
         print(json.dumps(res))
         return
     name = "catalogue_1m" if args.items == 1_000_000 else f"catalogue_{args.items}"
-    path = RESULTS / f"{name}.md"
+    path = Path(args.results) / f"{name}.md"
     old = path.with_suffix(".json")
     results = json.loads(old.read_text()) if old.exists() else []  # rerun steps replace theirs
     for step in args.steps.split(","):

@@ -1,0 +1,35 @@
+"""Smoke tests of benchmark scripts whose logic is not covered elsewhere (tiny sizes)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def test_catalogue_benchmark_runs_at_a_tiny_size(tmp_path):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_catalogue.py"), "--items", "3000",
+           "--sample", "1000", "--epochs", "1", "--dir", str(tmp_path / "cat"), "--results", str(tmp_path),
+           "--steps", "make,tok:adcsid,decode"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = (tmp_path / "catalogue_3000.md").read_text()
+    assert "| ADC-SID | 1,000 |" in table and "exact, every item scored" in table
+    res = {r["step"]: r for r in json.loads((tmp_path / "catalogue_3000.json").read_text())}
+    assert res["tok:adcsid"]["transform_items_per_s"] > 0 and res["decode"]["items"] == 3000
+
+
+def test_recommender_benchmark_rows_parse():
+    import bench_recommenders as br
+
+    assert br.split_decoding("intrr:adcsid+exact") == ("intrr:adcsid", "exact")
+    assert br.split_decoding("intrr:adcsid:noweights") == ("intrr:adcsid:noweights", None)
+    assert br.parse_row("intrr:adcsid:noweights+exact") == ("intrr", "adcsid", "noweights")
+    assert br.row_label("intrr:adcsid+exact")[0] == "IntRR, exact decoding (same fit)"
+    with pytest.raises(SystemExit, match="decoding"):
+        br.split_decoding("intrr:adcsid+greedy")
+    with pytest.raises(SystemExit, match="variant"):
+        br.parse_row("intrr:adcsid:nope")
