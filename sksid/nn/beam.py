@@ -2,10 +2,11 @@
 
 * :func:`disambiguate` applies TIGER's collision rule: items that share a code tuple get
   an extra last level ``0, 1, 2, ...`` (by item id), so every full tuple names one item.
-* :class:`PrefixTrie` is a dense trie of the catalogue's tuples: for level ``l`` a
-  ``(n_prefix_l, K_l)`` table of child-prefix ids (``-1``: no catalogue item starts with
-  that prefix) and, at the end, the item id of every full tuple. It is an ``nn.Module``
-  of buffers so that it moves with the model to the device.
+* :class:`PrefixTrie` is a sparse trie of the catalogue's tuples: for level ``l`` the
+  sorted keys ``parent * K_l + code`` of the length-``l+1`` prefixes (looked up by binary
+  search: ``next_prefixes`` gives the child-prefix ids, ``-1`` where no catalogue item
+  continues the prefix) and, at the end, the item id of every full tuple. It is an
+  ``nn.Module`` of buffers so that it moves with the model to the device.
 * :func:`beam_search` is the one vectorised search: at each level it expands every beam
   by the whole codebook, masks invalid prefixes through the trie, and keeps the
   ``beam_width`` best sums of level log-probabilities. Models only provide a ``step``
