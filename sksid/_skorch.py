@@ -29,6 +29,8 @@ from skorch.callbacks import Callback, Checkpoint, PrintLog
 from skorch.dataset import unpack_data
 from skorch.utils import Ansi, to_tensor
 
+from .distributed import all_reduce_gradients, any_process, global_units, is_active, rank, shard, world_size
+
 __all__ = ["SIDNet", "DeviceBatchIterator", "RankingValidation", "TimeBudget", "PlateauLR", "ResumableCheckpoint",
            "autocast_context", "torch_seed", "eval_batches"]
 
@@ -105,8 +107,6 @@ class DeviceBatchIterator:
         for b in range(len(self)):
             sl = slice(b * self.batch_size, min((b + 1) * self.batch_size, self.n))
             if self.shard is not None:  # the global batch of a single-process fit, split
-                from .distributed import shard
-
                 full = torch.arange(sl.start, sl.stop) if order is None else order[sl].cpu()
                 idx, standin = shard(full, *self.shard)
                 batch = {k: v[idx.to(v.device)] for k, v in self.data.items()}
@@ -203,8 +203,6 @@ class SIDNet(NeuralNet):
         """One process's share of a global batch: every loss term weighted by its local
         share of the global units, gradients summed over the processes, so the update
         equals the single-process one on the whole batch."""
-        from .distributed import all_reduce_gradients, global_units
-
         with autocast_context(self.device, self.autocast):
             out = self._forward_fn()(**Xi)
             parts = self.get_loss_parts(out, Xi)
@@ -241,11 +239,8 @@ class SIDNet(NeuralNet):
         kwargs.setdefault("batch_size", self.batch_size)
         kwargs.setdefault("shuffle", training)
         kwargs["device"] = self.device
-        if training and getattr(self.module_, "data_parallel", False):
-            from .distributed import is_active, rank, world_size
-
-            if is_active():
-                kwargs["shard"] = (rank(), world_size())
+        if training and getattr(self.module_, "data_parallel", False) and is_active():
+            kwargs["shard"] = (rank(), world_size())
         iterator = DeviceBatchIterator(dataset, **kwargs)
         if training:
             # skorch builds the training iterator once per fit and its generator draws
@@ -311,8 +306,6 @@ class TimeBudget(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         over = time.perf_counter() - self.start_ >= self.seconds
-        from .distributed import any_process
-
         if any_process(over):  # data-parallel fits stop together (one process's clock decides)
             net.history.record("time_budget_reached", True)
             raise KeyboardInterrupt

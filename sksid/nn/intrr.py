@@ -12,7 +12,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .beam import PrefixTrie, beam_search, constrain
-from .leaf import MASKED, group_slots, leaf_logits
+from .leaf import group_slots, leaf_logits
 from .ran import RAN, _check_mode
 from .transformer import CausalTransformer, gather_last
 
@@ -209,7 +209,8 @@ class IntRRModule(nn.Module):
                 if level > 0:  # codes of each prefix: those of any item below it
                     rep = torch.zeros(P, dtype=torch.long, device=dev).scatter_(
                         0, trie.item_prefix(level), torch.arange(n, device=dev))
-                step = max(1, budget // (B * max(K, h.shape[1])))
+                is_leaf = self.leaf and level == L - 1  # leaf_logits holds (B, C, K, d)
+                step = max(1, budget // (B * (K * h.shape[1] if is_leaf else max(K, h.shape[1]))))
                 for start in range(0, active.numel(), step):
                     idx = active[start:start + step]
                     if level == 0:
@@ -219,10 +220,8 @@ class IntRRModule(nn.Module):
                         q = self.ran.condition_pairs(level, ctx, h)
                     ch = trie.next_prefixes(level, idx)  # (C, K)
                     ok = ch >= 0
-                    if self.leaf and level == L - 1:  # slots scored by their items' anchors
-                        e = self.ran.item_anchor(trie.leaf_item[ch.clamp(min=0)]).to(q.dtype)
-                        lg = (torch.einsum("bcd,ckd->bck", q, e).float() / self.ran.tau).masked_fill(
-                            ~ok, MASKED)
+                    if is_leaf:  # slots scored by their items' anchors
+                        lg = self._leaf_logits(q, torch.where(ok, trie.leaf_item[ch.clamp(min=0)], ch))
                     else:
                         lg = self.ran.level_logits(level, q)
                     if self.constrained:
