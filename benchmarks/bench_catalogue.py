@@ -76,23 +76,18 @@ class PeakAnon:
 
 # ---- steps (each in a subprocess) ------------------------------------------------------
 def step_make(args):
-    from sksid.feature_store import _INDEX
+    from sksid.feature_store import FeatureStore
 
-    folder = Path(args.dir)
-    folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
     n, chunk = args.items, 1 << 16
     centres = {m: rng.normal(size=(2000, d)).astype(np.float32) for m, d in DIMS.items()}
     t0 = time.perf_counter()
-    for m, d in DIMS.items():
-        out = np.lib.format.open_memmap(folder / f"{m}.npy", mode="w+", dtype=np.float32, shape=(n, d))
-        for s in range(0, n, chunk):
-            e = min(s + chunk, n)
-            cl = rng.integers(0, len(centres[m]), e - s)
-            out[s:e] = centres[m][cl] + 0.5 * rng.normal(size=(e - s, d)).astype(np.float32)
-        out.flush()
-        del out
-    (folder / _INDEX).write_text(json.dumps(list(DIMS)), encoding="utf-8")
+    with FeatureStore.writer(args.dir, {m: (n, d) for m, d in DIMS.items()}) as out:
+        for m, d in DIMS.items():
+            for s in range(0, n, chunk):
+                e = min(s + chunk, n)
+                cl = rng.integers(0, len(centres[m]), e - s)
+                out[m][s:e] = centres[m][cl] + 0.5 * rng.normal(size=(e - s, d)).astype(np.float32)
     return {"step": "make", "seconds": time.perf_counter() - t0,
             "items_per_s": n / (time.perf_counter() - t0)}
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -71,15 +72,46 @@ class FeatureStore(Mapping):
         folder.mkdir(parents=True, exist_ok=True)
         names = []
         for name, arr in features.items():
-            if not isinstance(name, str) or not name or os.sep in name or name.startswith("."):
-                raise ValueError(f"modality names must be plain non-empty strings, got {name!r}")
             a = np.asarray(arr)
-            if a.ndim != 2:
-                raise ValueError(f"modality {name!r} must be 2-D (n_items, d), got shape {a.shape}")
+            _check_modality(name, a.shape)
             np.save(folder / f"{name}.npy", a, allow_pickle=False)
             names.append(name)
-        (folder / _INDEX).write_text(json.dumps(names), encoding="utf-8")
+        _write_index(folder, names)
         return cls(folder)
+
+    @classmethod
+    @contextmanager
+    def writer(cls, folder, shapes, dtype=np.float32):
+        """Write a store piece by piece, for features larger than memory.
+
+        Yields ``{modality: writable memory-mapped array}`` of the given ``shapes``
+        (``{name: (n_items, d)}``); fill them in chunks. The folder becomes a readable
+        store (its index is written) only when the block exits without an error, so a
+        half-written folder is never mistaken for a store.
+
+        Examples
+        --------
+        >>> import tempfile, numpy as np
+        >>> folder = tempfile.mkdtemp()
+        >>> with FeatureStore.writer(folder, {"text": (6, 2)}) as out:
+        ...     for start in range(0, 6, 4):
+        ...         out["text"][start:start + 4] = 1.0
+        >>> float(FeatureStore(folder)["text"].sum())
+        12.0
+        """
+        folder = Path(folder)
+        for name, shape in shapes.items():
+            _check_modality(name, tuple(shape))
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / _INDEX).unlink(missing_ok=True)
+        arrays = {name: np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype,
+                                                   shape=tuple(int(s) for s in shape))
+                  for name, shape in shapes.items()}
+        yield arrays
+        for a in arrays.values():
+            a.flush()
+        arrays.clear()
+        _write_index(folder, list(shapes))
 
     def __getitem__(self, name):
         if name not in self._names:
@@ -97,3 +129,14 @@ class FeatureStore(Mapping):
 
     def __repr__(self):
         return f"FeatureStore({str(self.folder)!r}, modalities={self._names})"
+
+
+def _check_modality(name, shape):
+    if not isinstance(name, str) or not name or os.sep in name or name.startswith("."):
+        raise ValueError(f"modality names must be plain non-empty strings, got {name!r}")
+    if len(shape) != 2:
+        raise ValueError(f"modality {name!r} must be 2-D (n_items, d), got shape {shape}")
+
+
+def _write_index(folder, names):
+    (folder / _INDEX).write_text(json.dumps(names), encoding="utf-8")

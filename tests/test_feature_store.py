@@ -57,3 +57,28 @@ def test_bad_folders_and_names(tmp_path):
     (tmp_path / "c" / "modalities.json").write_text('{"a": 1}')
     with pytest.raises(ValueError, match="list the modality names"):
         FeatureStore(tmp_path / "c")
+
+
+def test_writer_fills_a_store_in_chunks_and_only_indexes_it_when_complete(feats, tmp_path):
+    shapes = {k: v.shape for k, v in feats.items()}
+    with FeatureStore.writer(tmp_path / "w", shapes) as out:
+        assert not (tmp_path / "w" / "modalities.json").exists()  # not a store while writing
+        for k, v in feats.items():
+            for s in range(0, len(v), 16):
+                out[k][s:s + 16] = v[s:s + 16]
+    store = FeatureStore(tmp_path / "w")
+    assert list(store) == list(feats)
+    for k, v in feats.items():
+        np.testing.assert_array_equal(store[k], v)
+        assert store[k].dtype == np.float32
+    with pytest.raises(RuntimeError), FeatureStore.writer(tmp_path / "w", shapes) as out:
+        out["text"][:] = 0
+        raise RuntimeError("interrupted")
+    with pytest.raises(FileNotFoundError, match="not a FeatureStore"):
+        FeatureStore(tmp_path / "w")  # an interrupted rewrite leaves no index behind
+    with pytest.raises(ValueError, match="2-D"):
+        with FeatureStore.writer(tmp_path / "bad", {"text": (3,)}):
+            pass
+    with pytest.raises(ValueError, match="plain non-empty"):
+        with FeatureStore.writer(tmp_path / "bad", {".hidden": (3, 2)}):
+            pass
