@@ -16,7 +16,8 @@ Rows (``--rows``, comma list; default: all of them):
   with its UID head, ``uid_weight=1``, or without, ``uid_weight=0``, the default), ``budget`` (a 15-minute wall-clock budget, no early stop
   before it) or ``time`` (equal wall-clock: trained for as many seconds as TIGER on the
   same codes took, recorded in an earlier row of the same seed) or ``lr1e-3`` (IntRR at
-  the learning rate it had before its default moved to 2e-3).
+  the learning rate it had before its default moved to 2e-3), or ``<parameter>=<value>``
+  (one estimator parameter, the value read as JSON: ``intrr:adcsid:dropout=0.3``).
 * ``<row>+exact`` / ``<row>+beam``: no training; the fitted model of ``<row>`` (saved under
   the seed's cache folder when that row ran) predicting with ``decoding="exact"`` (every
   catalogue item scored by its summed level log-probabilities) or ``"beam"``, so the two
@@ -102,9 +103,23 @@ def parse_row(row):
     if len(parts) not in (2, 3) or parts[0] not in MODELS or parts[1] not in TOKENIZERS:
         raise SystemExit(f"unknown row {row!r}; rows look like 'sasrec' or 'intrr:adcsid[:variant]'")
     variant = parts[2] if len(parts) == 3 else ""
-    if variant not in VARIANTS:
+    if variant not in VARIANTS and not _is_setting(variant):
         raise SystemExit(f"unknown variant {variant!r} in {row!r}; one of {VARIANTS[1:]}")
     return parts[0], parts[1], variant
+
+
+def _is_setting(variant):
+    """``"dropout=0.3"``: one estimator parameter set to a JSON value (or a bare string)."""
+    name, eq, _ = variant.partition("=")
+    return bool(eq) and name.isidentifier()
+
+
+def _setting(variant):
+    name, _, value = variant.partition("=")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
 
 
 # ---- cached, per-seed artefacts ------------------------------------------------------------
@@ -283,6 +298,9 @@ def run_row(ctx, row, seed, store):
             if model != "intrr":
                 raise SystemExit(f"the {variant} variant applies to IntRR only")
             kw["uid_weight"] = 1.0 if variant == "uid" else 0.0
+        elif _is_setting(variant):
+            name, value = _setting(variant)
+            kw[name] = value
         elif variant == "lr1e-3":
             kw["lr"] = 1e-3  # IntRR's default before it moved to 2e-3
         elif variant == "budget":
@@ -361,7 +379,7 @@ def row_label(row):
              "previous": ", previous-level conditioning", "noleaf": ", untrained disambiguation code",
              "unconstrained": ", full-codebook softmax", "entropy": ", levels by decreasing entropy",
              "uid": ", UID head (uid_weight=1)", "nouid": ", uid_weight=0", "budget": f", {BUDGET_S // 60}-minute budget",
-             "time": ", TIGER's wall-clock", "lr1e-3": ", lr=1e-3 (the earlier default)"}[variant]
+             "time": ", TIGER's wall-clock", "lr1e-3": ", lr=1e-3 (the earlier default)"}.get(variant, f", {variant}")
     if dec:
         extra += {"exact": ", exact decoding (same fit)", "beam": ", beam 50 (same fit)"}[dec]
     return name + extra, TOK_NAMES[tok]

@@ -33,3 +33,11 @@ def test_recommender_benchmark_rows_parse():
         br.split_decoding("intrr:adcsid+greedy")
     with pytest.raises(SystemExit, match="variant"):
         br.parse_row("intrr:adcsid:nope")
+    # one estimator parameter as a variant, its value read as JSON
+    assert br.parse_row("intrr:adcsid:dropout=0.3") == ("intrr", "adcsid", "dropout=0.3")
+    assert br._setting("dropout=0.3") == ("dropout", 0.3)
+    assert br._setting("code_weights=false") == ("code_weights", False)
+    assert br._setting("code_order=entropy") == ("code_order", "entropy")
+    assert br.row_label("intrr:adcsid:dropout=0.3")[0] == "IntRR, dropout=0.3"
+    with pytest.raises(SystemExit, match="variant"):
+        br.parse_row("intrr:adcsid:=0.3")
