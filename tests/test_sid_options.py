@@ -177,7 +177,14 @@ def test_trie_exact_scores_equal_item_brute_force(L, K, n, leaf, constrained, mu
         bf = m.level_logprobs(items, lengths)
         fast = m.exact_scores(m.user_state(items, lengths).float(), budget=budget)
         ids, scores = m.rank_exact(items, lengths, min(5, n), budget=budget)
+        h = m.user_state(items, lengths).float()
+        levels = list(m.level_scores(h, budget=budget))
     torch.testing.assert_close(fast, bf, atol=1e-4, rtol=1e-4)
+    # the per-level terms: one (B, n) log-probability per level, each <= 0, summing to the score
+    assert len(levels) == codes.shape[1] and all(lp.shape == (3, n) for lp in levels)
+    assert all(bool((lp <= 1e-6).all()) for lp in levels)
+    bonus = m.item_bonus(h)
+    torch.testing.assert_close(sum(levels) + (0 if bonus is None else bonus), fast, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(scores, bf.topk(min(5, n), dim=1).values, atol=1e-4, rtol=1e-4)
 
 

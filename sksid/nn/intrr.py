@@ -193,10 +193,19 @@ class IntRRModule(nn.Module):
         code has log-probability 0). Prefixes go in chunks of at most ``budget`` floats
         per intermediate tensor, so memory is ``O(B · n_items + budget)``.
         """
+        total = None
+        for lp in self.level_scores(h, budget):
+            total = lp if total is None else total.add_(lp)  # lp is a fresh gather
+        bonus = self.item_bonus(h)
+        return total if bonus is None else total + bonus
+
+    def level_scores(self, h, budget=1 << 22):
+        """Yield, level by level, ``log p(s_l | s_<l, h_u)`` of every catalogue item
+        (B, n_items): the terms :meth:`exact_scores` sums (without the UID head), for
+        analyses that weigh the levels differently."""
         trie, sid = self.trie, self.sid
         B, n, L = h.shape[0], sid.shape[0], self.ran.n_levels
         dev = sid.device
-        total = torch.zeros(B, n, device=dev)
         for level in range(L):
             n_child = trie.n_children(level)  # (P,)
             P, K = n_child.shape[0], trie.codebook_sizes[level]
@@ -229,9 +238,7 @@ class IntRRModule(nn.Module):
                     lp = F.log_softmax(lg.float(), -1)
                     lp_child[:, ch[ok]] = lp[:, ok]
             nxt = trie.item_prefix(level + 1) if level + 1 < L else self._item_leaf_prefix()
-            total += lp_child[:, nxt]
-        bonus = self.item_bonus(h)
-        return total if bonus is None else total + bonus
+            yield lp_child[:, nxt]
 
     def _item_leaf_prefix(self):
         """Full-depth prefix id of every item (the inverse of ``trie.leaf_item``)."""
