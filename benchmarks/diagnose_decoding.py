@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, load_dataset, machine_line  # noqa: E402
 from bench_recommenders import model_path  # noqa: E402
+from diagnose_tail import ndcg10_of_ranks, target_ranks  # noqa: E402
 
 from sksid.model_selection import leave_last_out, train_item_counts  # noqa: E402
 from sksid.sequences import pad_histories  # noqa: E402
@@ -67,8 +68,7 @@ def score(lv, bonus, alpha, beta, gamma, logpop, w):
 
 
 def ndcg10(s, t):
-    rank = (s > s.gather(1, t.view(-1, 1))).sum(1).float()
-    return float(torch.where(rank < 10, 1.0 / torch.log2(rank + 2), torch.zeros(())).mean())
+    return float(ndcg10_of_ranks(target_ranks(s, t)).mean())
 
 
 def main(argv=None):

@@ -47,12 +47,20 @@ def target_nll_per_level(m, h, t):
     return torch.stack(out, 1).numpy()
 
 
+def target_ranks(scores, t):
+    """0-based rank of each user's target among all items (B,): items scored strictly higher."""
+    return (scores > scores.gather(1, t.view(-1, 1))).sum(1).numpy()
+
+
+def ndcg10_of_ranks(rank):
+    """NDCG@10 of one target per user from its rank (B,)."""
+    return np.where(rank < 10, 1 / np.log2(rank + 2), 0.0)
+
+
 def rank_stats(scores, t, counts):
-    tgt = scores.gather(1, t[:, None])
-    rank = (scores > tgt).sum(1).numpy()
-    ndcg = np.where(rank < 10, 1 / np.log2(rank + 2), 0.0)
+    rank = target_ranks(scores, t)
     top_pop = counts[scores.topk(10, dim=1).indices.numpy()].mean(1)
-    return rank, ndcg, top_pop
+    return rank, ndcg10_of_ranks(rank), top_pop
 
 
 def main(argv=None):

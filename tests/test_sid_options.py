@@ -175,9 +175,9 @@ def test_trie_exact_scores_equal_item_brute_force(L, K, n, leaf, constrained, mu
     items[:, 0] = items[:, 0].clamp(min=0)
     with torch.no_grad():
         bf = m.level_logprobs(items, lengths)
-        fast = m.exact_scores(m.user_state(items, lengths).float(), budget=budget)
-        ids, scores = m.rank_exact(items, lengths, min(5, n), budget=budget)
         h = m.user_state(items, lengths).float()
+        fast = m.exact_scores(h, budget=budget)
+        ids, scores = m.rank_exact(items, lengths, min(5, n), budget=budget)
         levels = list(m.level_scores(h, budget=budget))
     torch.testing.assert_close(fast, bf, atol=1e-4, rtol=1e-4)
     # the per-level terms: one (B, n) log-probability per level, each <= 0, summing to the score
