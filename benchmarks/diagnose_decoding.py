@@ -13,7 +13,10 @@ test user:
   ``α_l ∈ {0, .25, .5, .75, 1, 1.25, 1.5, 2}``, one level at a time;
 * **popularity prior** ``Σ_l log p_l + β log(1 + n_i)`` (``n_i``: training count);
 * **item loss weights** ``Σ_l w_il^γ log p_l``: the per-item weights the model was
-  trained with (ADC-SID's bounded importance weights, mean 1 per item), exponent γ.
+  trained with (ADC-SID's bounded importance weights, mean 1 per item), exponent γ;
+* for a fit with the UID head (``--row intrr:adcsid:uid``), the **UID term's scale**
+  ``Σ_l log p_l + δ μ log p_uid`` (δ = 1 is the model's own decoding score, δ = 0 the
+  codes alone), and the UID head alone (``log p_uid``, SASRec-style).
 
 Output: a markdown block on stdout and one JSON line appended to
 ``docs/results/decoding_<dataset>.jsonl``.
@@ -43,6 +46,8 @@ from sksid.sequences import pad_histories  # noqa: E402
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 BETAS = (-0.3, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2)
 GAMMAS = (0.0, 0.5, 1.0, 1.5, 2.0)
+DELTAS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
+UID_ONLY = "UID only"  # the δ key for the UID head's score alone
 
 
 def levels_of(m, X, y, users, max_len, batch=256):
@@ -59,12 +64,14 @@ def levels_of(m, X, y, users, max_len, batch=256):
             torch.as_tensor(np.asarray(y)[users]))
 
 
-def score(lv, bonus, alpha, beta, gamma, logpop, w):
+def score(lv, bonus, alpha, beta, gamma, logpop, w, delta=1.0):
+    if delta == UID_ONLY:
+        return bonus.float()
     a = torch.as_tensor(alpha, dtype=torch.float32).view(-1, 1, 1)
     if gamma:
         a = a * w.pow(gamma).unsqueeze(1)
     s = (a * lv.float()).sum(0) + beta * logpop
-    return s if bonus is None else s + bonus.float()
+    return s if bonus is None or delta == 0 else s + delta * bonus.float()
 
 
 def ndcg10(s, t):
@@ -96,8 +103,8 @@ def main(argv=None):
     lv, bonus, t = levels_of(m, split.X_valid, split.y_valid, users, rec.max_len)
     L = lv.shape[0]
 
-    def valid(alpha=(1.0,) * L, beta=0.0, gamma=0.0):
-        return ndcg10(score(lv, bonus, alpha, beta, gamma, logpop, w), t)
+    def valid(alpha=(1.0,) * L, beta=0.0, gamma=0.0, delta=1.0):
+        return ndcg10(score(lv, bonus, alpha, beta, gamma, logpop, w, delta), t)
 
     base = valid()
     alpha, best = [1.0] * L, base
@@ -116,25 +123,34 @@ def main(argv=None):
                f"popularity prior β = {beta}": ((1.0,) * L, beta, 0.0, betas[beta]),
                f"item loss weights, γ = {gamma}": ((1.0,) * L, 0.0, gamma, gammas[gamma]),
                "item loss weights, γ = 1": ((1.0,) * L, 0.0, 1.0, gammas[1.0])}
+    configs = {k: (*v[:3], 1.0, v[3]) for k, v in configs.items()}
+    deltas = {}
+    if bonus is not None:
+        deltas = {d: valid(delta=d) for d in (*DELTAS, UID_ONLY)}
+        delta = max((d for d in deltas if d != UID_ONLY), key=deltas.get)
+        configs.update({"codes only (UID term off, δ = 0)": ((1.0,) * L, 0.0, 0.0, 0.0, deltas[0.0]),
+                        f"UID term scaled, δ = {delta}": ((1.0,) * L, 0.0, 0.0, delta, deltas[delta]),
+                        "UID head alone": ((1.0,) * L, 0.0, 0.0, UID_ONLY, deltas[UID_ONLY])})
     lv = bonus = None  # free the validation scores before the test pass
     test = dict.fromkeys(configs, 0.0)
     all_users = np.arange(len(split.X_test))
     for s in range(0, len(all_users), 2048):
         u = all_users[s:s + 2048]
         lt, bt, tt = levels_of(m, split.X_test, split.y_test, u, rec.max_len)
-        for name, (a, b, g, _) in configs.items():
-            test[name] += ndcg10(score(lt, bt, a, b, g, logpop, w), tt) * len(u) / len(all_users)
+        for name, (a, b, g, d, _) in configs.items():
+            test[name] += ndcg10(score(lt, bt, a, b, g, logpop, w, d), tt) * len(u) / len(all_users)
     out = dict(dataset=args.dataset, seed=args.seed, row=args.row, valid_users=len(users), alpha=alpha,
-               betas=betas, gammas=gammas, test=test,
-               valid={k: v[3] for k, v in configs.items()}, seconds=time.perf_counter() - t0,
+               betas=betas, gammas=gammas, deltas={str(k): v for k, v in deltas.items()}, test=test,
+               valid={k: v[-1] for k, v in configs.items()}, seconds=time.perf_counter() - t0,
                machine=machine_line())
     with open(RESULTS / f"decoding_{args.dataset}.jsonl", "a") as f:
         f.write(json.dumps(out) + "\n")
     print(f"Dataset {args.dataset}, seed {args.seed}, `{args.row}`'s saved fit; weights tuned on "
           f"{len(users)} validation users, applied to all {len(all_users)} test users "
-          f"(`python benchmarks/diagnose_decoding.py --dataset {args.dataset} --seed {args.seed}`).\n")
+          f"(`python benchmarks/diagnose_decoding.py --dataset {args.dataset} --seed {args.seed} "
+          f"--row {args.row}`).\n")
     print("| decoding score | tuned | valid NDCG@10 | test NDCG@10 |\n|---|---|---|---|")
-    for name, (a, b, g, v) in configs.items():
+    for name, (a, b, g, d, v) in configs.items():
         tuned = f"α = {list(a)}" if name.startswith("level") else ""
         print(f"| {name} | {tuned} | {v:.4f} | {test[name]:.4f} |")
 
