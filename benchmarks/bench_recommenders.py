@@ -72,8 +72,20 @@ BEAMS = (10, 20, 50)
 KS = (5, 10, 20, 50)
 TOKENIZERS = ("rqvae", "rqkmeans", "opq", "adcsid")
 MODELS = ("intrr", "tiger")
-VARIANTS = ("", "noweights", "weights", "previous", "noleaf", "unconstrained", "entropy", "uid", "nouid",
-            "budget", "time", "lr1e-3")
+# named variants that set estimator parameters (their names are the stored row labels)
+VARIANT_PARAMS = {
+    "noweights": {"code_weights": False},
+    "weights": {"code_weights": True},
+    "previous": {"conditioning": "previous"},
+    "noleaf": {"leaf": False},
+    "unconstrained": {"constrained": False},
+    "entropy": {"code_order": "entropy"},
+    "uid": {"uid_weight": 1.0},
+    "nouid": {"uid_weight": 0.0},
+    "lr1e-3": {"lr": 1e-3},  # IntRR's default before it moved to 2e-3
+}
+INTRR_ONLY = ("uid", "nouid")
+VARIANTS = ("", *VARIANT_PARAMS, "budget", "time")
 DECODINGS = ("exact", "beam")  # "<row>+exact": the saved model of <row>, decoded exactly
 BUDGET_S = 900  # the ":budget" rows: a 15-minute wall-clock budget
 TOK_NAMES = {"rqvae": "RQ-VAE", "rqkmeans": "RQ-KMeans", "opq": "OPQ", "adcsid": "ADC-SID"}
@@ -282,27 +294,13 @@ def run_row(ctx, row, seed, store):
         codes, weights, info = codes_for(ctx, tok, seed)
         extra.update(codes_L=info["L"], collision_rate=info["collision_rate"], tok_fit_s=info["fit_s"])
         kw = dict(common, top_k=max(KS), beam_width=max(max(KS), 50))
-        if variant == "noweights":
-            kw["code_weights"] = False
-        elif variant == "weights":
-            kw["code_weights"] = True
-        elif variant == "previous":
-            kw["conditioning"] = "previous"
-        elif variant == "noleaf":
-            kw["leaf"] = False
-        elif variant == "unconstrained":
-            kw["constrained"] = False
-        elif variant == "entropy":
-            kw["code_order"] = "entropy"
-        elif variant in ("uid", "nouid"):
-            if model != "intrr":
-                raise SystemExit(f"the {variant} variant applies to IntRR only")
-            kw["uid_weight"] = 1.0 if variant == "uid" else 0.0
+        if variant in INTRR_ONLY and model != "intrr":
+            raise SystemExit(f"the {variant} variant applies to IntRR only")
+        if variant in VARIANT_PARAMS:
+            kw.update(VARIANT_PARAMS[variant])
         elif _is_setting(variant):
             name, value = _setting(variant)
             kw[name] = value
-        elif variant == "lr1e-3":
-            kw["lr"] = 1e-3  # IntRR's default before it moved to 2e-3
         elif variant == "budget":
             kw.update(max_time=float(BUDGET_S), max_epochs=1000, patience=1000)
             extra["time_budget_s"] = float(BUDGET_S)

@@ -41,3 +41,17 @@ def test_recommender_benchmark_rows_parse():
     assert br.row_label("intrr:adcsid:dropout=0.3")[0] == "IntRR, dropout=0.3"
     with pytest.raises(SystemExit, match="variant"):
         br.parse_row("intrr:adcsid:=0.3")
+
+
+def test_recommender_benchmark_variants_set_real_parameters():
+    """Every named variant sets parameters the estimator it applies to has."""
+    import bench_recommenders as br
+
+    from sksid.recommenders import IntRRRecommender, TIGERRecommender
+
+    intrr, tiger = IntRRRecommender().get_params(), TIGERRecommender().get_params()
+    for variant, params in br.VARIANT_PARAMS.items():
+        assert set(params) <= set(intrr), variant
+        if variant not in br.INTRR_ONLY and variant != "previous":
+            assert set(params) <= set(tiger), variant
+    assert br.parse_row("intrr:adcsid:uid") == ("intrr", "adcsid", "uid")
