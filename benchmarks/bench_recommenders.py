@@ -34,7 +34,10 @@ codes are cached per seed under ``$SKSID_CACHE_DIR/bench`` (default
 ``docs/results/recommenders_<dataset>.jsonl``. The markdown table
 (``recommenders_<dataset>.md``, mean ± sd over the seeds present) and its plot are rebuilt
 from that file after every row, so a table can be built over several sittings and a row
-is rerun only when asked (``--rerun``).
+is rerun only when asked (``--rerun``). A SID row's fit writes a checkpoint at every epoch
+end (``checkpoint_<row>/`` in the seed's cache folder); run the same command again after an
+interruption and the fit continues from its last epoch (its ``fit_s`` sums the sittings;
+the wall-clock-budget rows ``:budget`` / ``:time`` always train in one sitting).
 
 Quality: Recall/NDCG at 5/10/20/50 on the test items (full ranking over the catalogue;
 SID models decode with ``decoding="auto"``, beam 50 for catalogues too large to score
@@ -260,6 +263,42 @@ def model_path(ctx, row, seed):
     return cache_dir(ctx["dataset"], seed) / f"model_{row.replace(':', '_')}.joblib"
 
 
+def checkpoint_path(ctx, row, seed):
+    return cache_dir(ctx["dataset"], seed) / f"checkpoint_{row.replace(':', '_')}"
+
+
+def fit_resumable(rec, folder, *args, **kwargs):
+    """``rec.fit(*args, **kwargs)`` with a checkpoint at every epoch end in ``folder``;
+    a checkpoint left there by an interrupted sitting is continued (``fit(resume=True)``:
+    same weights, optimiser, RNG and early-stopping state). Returns the wall-clock seconds
+    of the fit over all its sittings: each sitting's start is logged in
+    ``folder/sittings.json`` and an interrupted one is counted up to its last checkpoint
+    (the epochs after it are trained again). The folder is removed once the fit ends."""
+    import shutil
+
+    folder = Path(folder)
+    log, pointer = folder / "sittings.json", folder / "latest"
+    sittings = json.loads(log.read_text()) if log.exists() else []
+    resume = pointer.exists() and bool(sittings)
+    if resume:
+        sittings[-1]["seconds"] = max(pointer.stat().st_mtime - sittings[-1]["start"], 0.0)
+        print(f"[resume] {folder.name}: continuing after sitting {len(sittings)} "
+              f"({sittings[-1]['seconds'] / 60:.0f} min to its last checkpoint)")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+        sittings = []
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    sittings.append({"start": t0})
+    log.write_text(json.dumps(sittings))
+    rec.set_params(checkpoint_dir=str(folder))
+    rec.fit(*args, resume=resume, **kwargs)
+    rec.set_params(checkpoint_dir=None)
+    total = sum(s.get("seconds", 0.0) for s in sittings[:-1]) + time.time() - t0
+    shutil.rmtree(folder, ignore_errors=True)
+    return total, len(sittings)
+
+
 def redecode_row(ctx, row, seed, store):
     """Row ``<base>+<decoding>``: the saved fitted model of row ``<base>`` (same seed),
     predicting with another ``decoding``; no training (its fit_s/epochs are the base's)."""
@@ -317,9 +356,15 @@ def run_row(ctx, row, seed, store):
         rec = cls(**kw)
         if variant == "time" and "max_time" not in rec.get_params():
             raise SystemExit("this version of the recommenders has no max_time parameter")
-        rec.fit(split.X_train, split.y_train, eval_set=(split.X_valid, split.y_valid),
-                codes=codes, weights=weights)
-        fit_s = time.perf_counter() - t0
+        fit_args = (split.X_train, split.y_train)
+        fit_kw = dict(eval_set=(split.X_valid, split.y_valid), codes=codes, weights=weights)
+        if variant in ("budget", "time"):  # a wall-clock budget is one sitting's
+            rec.fit(*fit_args, **fit_kw)
+            fit_s = time.perf_counter() - t0
+        else:
+            fit_s, sittings = fit_resumable(rec, checkpoint_path(ctx, row, seed), *fit_args, **fit_kw)
+            if sittings > 1:
+                extra["sittings"] = sittings  # fit_s: summed over them
         extra.update(decoding="exact" if rec._decodes_exactly(rec.net_.module_) else "beam 50",
                      tokens_per_seq=rec.max_len * rec.tokens_per_item_, backbone=rec.backbone_)
         joblib.dump(rec, model_path(ctx, row, seed))  # for the "<row>+exact" rows

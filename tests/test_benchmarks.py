@@ -55,3 +55,33 @@ def test_recommender_benchmark_variants_set_real_parameters():
         if variant not in br.INTRR_ONLY and variant != "previous":
             assert set(params) <= set(tiger), variant
     assert br.parse_row("intrr:adcsid:uid") == ("intrr", "adcsid", "uid")
+
+
+def test_recommender_benchmark_fit_resumes_an_interrupted_sitting(tmp_path):
+    """A checkpoint left by an interrupted sitting is continued, its time is counted, and
+    the folder is removed when the fit ends."""
+    import bench_recommenders as br
+    import numpy as np
+
+    from sksid.recommenders import IntRRRecommender
+
+    rng = np.random.default_rng(0)
+    X = [rng.integers(0, 30, rng.integers(2, 6)) for _ in range(80)]
+    y = rng.integers(0, 30, 80)
+    codes = np.stack([np.arange(30) % 5, np.arange(30) // 5], 1)
+    kw = dict(max_epochs=1, random_state=0, verbose=0, batch_size=32)
+    folder = tmp_path / "checkpoint_intrr_x"
+    # sitting 1: one epoch, then "interrupted" (its checkpoint stays, logged 100 s before)
+    IntRRRecommender(**kw, checkpoint_dir=str(folder)).fit(X, y, codes=codes)
+    start = (folder / "latest").stat().st_mtime - 100.0
+    (folder / "sittings.json").write_text(json.dumps([{"start": start}]))
+    rec = IntRRRecommender(**dict(kw, max_epochs=3))
+    fit_s, sittings = br.fit_resumable(rec, folder, X, y, codes=codes)
+    assert sittings == 2 and fit_s >= 100.0 and not folder.exists()
+    assert rec.n_epochs_ == 3 and rec.checkpoint_dir is None
+    # the same three epochs in one sitting: the same model
+    ref = IntRRRecommender(**dict(kw, max_epochs=3)).fit(X, y, codes=codes)
+    np.testing.assert_array_equal(rec.predict(X), ref.predict(X))
+    # no checkpoint: a fresh fit in one sitting
+    fit_s, sittings = br.fit_resumable(IntRRRecommender(**kw), folder, X, y, codes=codes)
+    assert sittings == 1 and fit_s < 100.0 and not folder.exists()
