@@ -292,7 +292,12 @@ def fit_resumable(rec, folder, *args, **kwargs):
     sittings.append({"start": t0})
     log.write_text(json.dumps(sittings))
     rec.set_params(checkpoint_dir=str(folder))
-    rec.fit(*args, resume=resume, **kwargs)
+    try:
+        rec.fit(*args, resume=resume, **kwargs)
+    except ValueError as exc:
+        if resume and "checkpoint" in str(exc):
+            raise SystemExit(f"{exc}\nremove {folder} to train this row from the start") from None
+        raise
     rec.set_params(checkpoint_dir=None)
     total = sum(s.get("seconds", 0.0) for s in sittings[:-1]) + time.time() - t0
     shutil.rmtree(folder, ignore_errors=True)

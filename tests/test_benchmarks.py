@@ -60,6 +60,8 @@ def test_recommender_benchmark_variants_set_real_parameters():
 def test_recommender_benchmark_fit_resumes_an_interrupted_sitting(tmp_path):
     """A checkpoint left by an interrupted sitting is continued, its time is counted, and
     the folder is removed when the fit ends."""
+    import shutil
+
     import bench_recommenders as br
     import numpy as np
 
@@ -82,6 +84,12 @@ def test_recommender_benchmark_fit_resumes_an_interrupted_sitting(tmp_path):
     # the same three epochs in one sitting: the same model
     ref = IntRRRecommender(**dict(kw, max_epochs=3)).fit(X, y, codes=codes)
     np.testing.assert_array_equal(rec.predict(X), ref.predict(X))
+    # a checkpoint of another fit (other parameters) is refused with a clear message
+    IntRRRecommender(**kw, checkpoint_dir=str(folder)).fit(X, y, codes=codes)
+    (folder / "sittings.json").write_text(json.dumps([{"start": start}]))
+    with pytest.raises(SystemExit, match="remove .*checkpoint_intrr_x"):
+        br.fit_resumable(IntRRRecommender(**dict(kw, lr=1e-2)), folder, X, y, codes=codes)
+    shutil.rmtree(folder)
     # no checkpoint: a fresh fit in one sitting
     fit_s, sittings = br.fit_resumable(IntRRRecommender(**kw), folder, X, y, codes=codes)
     assert sittings == 1 and fit_s < 100.0 and not folder.exists()
