@@ -118,12 +118,12 @@ def main(argv=None):
     betas = {b: valid(beta=b) for b in BETAS}
     gammas = {g: valid(gamma=g) for g in GAMMAS}
     beta, gamma = max(betas, key=betas.get), max(gammas, key=gammas.get)
-    configs = {"sum of levels (exact decoding)": ((1.0,) * L, 0.0, 0.0, base),
-               "level weights α (tuned)": (alpha, 0.0, 0.0, best),
-               f"popularity prior β = {beta}": ((1.0,) * L, beta, 0.0, betas[beta]),
-               f"item loss weights, γ = {gamma}": ((1.0,) * L, 0.0, gamma, gammas[gamma]),
-               "item loss weights, γ = 1": ((1.0,) * L, 0.0, 1.0, gammas[1.0])}
-    configs = {k: (*v[:3], 1.0, v[3]) for k, v in configs.items()}
+    # name -> (α, β, γ, δ, validation NDCG@10)
+    configs = {"sum of levels (exact decoding)": ((1.0,) * L, 0.0, 0.0, 1.0, base),
+               "level weights α (tuned)": (alpha, 0.0, 0.0, 1.0, best),
+               f"popularity prior β = {beta}": ((1.0,) * L, beta, 0.0, 1.0, betas[beta]),
+               f"item loss weights, γ = {gamma}": ((1.0,) * L, 0.0, gamma, 1.0, gammas[gamma]),
+               "item loss weights, γ = 1": ((1.0,) * L, 0.0, 1.0, 1.0, gammas[1.0])}
     deltas = {}
     if bonus is not None:
         deltas = {d: valid(delta=d) for d in (*DELTAS, UID_ONLY)}
