@@ -87,7 +87,7 @@ VARIANT_PARAMS = {
     "nouid": {"uid_weight": 0.0},
     "lr1e-3": {"lr": 1e-3},  # IntRR's default before it moved to 2e-3
 }
-INTRR_ONLY = ("uid", "nouid")
+INTRR_ONLY = ("previous", "uid", "nouid")  # TIGER has no RAN conditioning and no UID head
 VARIANTS = ("", *VARIANT_PARAMS, "budget", "time")
 DECODINGS = ("exact", "beam")  # "<row>+exact": the saved model of <row>, decoded exactly
 BUDGET_S = 900  # the ":budget" rows: a 15-minute wall-clock budget

@@ -52,7 +52,7 @@ def test_recommender_benchmark_variants_set_real_parameters():
     intrr, tiger = IntRRRecommender().get_params(), TIGERRecommender().get_params()
     for variant, params in br.VARIANT_PARAMS.items():
         assert set(params) <= set(intrr), variant
-        if variant not in br.INTRR_ONLY and variant != "previous":
+        if variant not in br.INTRR_ONLY:
             assert set(params) <= set(tiger), variant
     assert br.parse_row("intrr:adcsid:uid") == ("intrr", "adcsid", "uid")
 
