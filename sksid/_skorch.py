@@ -51,18 +51,26 @@ def torch_seed(seed: int, device: str):
         yield
 
 
+def _inference_cache(module, arrays):
+    """The module's ``inference_cache(*arrays)`` context (tables computed once per call
+    from its inputs, e.g. IntRR's item tokens), or a no-op for modules without one."""
+    cache = getattr(module, "inference_cache", None)
+    return cache(*arrays) if callable(cache) else contextlib.nullcontext()
+
+
 def eval_batches(module, fn, arrays, batch_size: int, device: str):
     """Run ``fn(*tensors)`` over row batches of ``arrays`` in eval mode.
 
     ``fn`` returns a tensor or a tuple of tensors per batch (on the device, no grad,
-    bf16 autocast on CUDA); the results come back as numpy arrays, concatenated.
+    bf16 autocast on CUDA); the results come back as numpy arrays, concatenated. A
+    module with an ``inference_cache(*arrays)`` context manager runs the batches inside it.
     """
     was_training = module.training
     module.eval()
     parts = []
     n = arrays[0].shape[0]
     try:
-        with torch.no_grad(), autocast_context(device):
+        with torch.no_grad(), autocast_context(device), _inference_cache(module, arrays):
             for b in range(0, n, batch_size):
                 out = fn(*(torch.as_tensor(a[b:b + batch_size], device=device) for a in arrays))
                 out = out if isinstance(out, tuple) else (out,)

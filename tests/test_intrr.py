@@ -227,3 +227,36 @@ def test_pickle_loads_on_cpu(fitted_intrr, ml_small):
     assert state.device_ == "cpu"
     np.testing.assert_array_equal(state.predict(ml_small["X_test"][:5]),
                                   fitted_intrr.predict(ml_small["X_test"][:5]))
+
+
+def test_inference_token_cache_is_exact(fitted_intrr, ml_small, monkeypatch):
+    """Ranking looks item tokens up in a per-call table (IntRRModule.inference_cache):
+    the same rankings and scores as computing them per history position."""
+    X = ml_small["X_test"][:40]
+    ids, scores = fitted_intrr.recommend(X)
+    m = fitted_intrr.net_.module_
+    items = torch.tensor([[5, 9, 5, -1], [7, -1, -1, -1]])
+    m.eval()
+    with torch.no_grad():
+        plain = m.encode(items)
+        with m.inference_cache(items.numpy()):
+            assert m._token_table is not None and m._token_table[0].shape[0] == 4  # 3 items + padding
+            np.testing.assert_allclose(m.encode(items), plain, rtol=1e-5, atol=1e-6)
+            table, rows = m._token_table
+            m._token_table = (torch.zeros_like(table), rows)  # a wrong table shows where it is read
+            assert not torch.allclose(m.encode(items), plain)
+            m.train()  # training never reads it
+            torch.manual_seed(0)
+            in_block = m.encode(items)
+            m._token_table, kept = None, m._token_table
+            torch.manual_seed(0)
+            np.testing.assert_array_equal(m.encode(items), in_block)
+            m._token_table = kept
+            m.eval()
+    assert m._token_table is None
+    with m.inference_cache(items.numpy()):  # grad enabled: no table
+        assert m._token_table is None
+    monkeypatch.setattr(type(m), "inference_cache", None)
+    ids2, scores2 = fitted_intrr.recommend(X)
+    np.testing.assert_array_equal(ids, ids2)
+    np.testing.assert_allclose(scores, scores2, rtol=1e-5, atol=1e-6)

@@ -6,6 +6,8 @@ position (per-level weighted by the target item's tokenizer weights) and
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from torch import nn
@@ -101,6 +103,8 @@ class IntRRModule(nn.Module):
         self.backbone = CausalTransformer(d_model, n_layers, n_heads, d_ff, dropout, max_len, head_dim=head_dim)
 
     # -- input side ---------------------------------------------------------------------
+    _token_table = None  # set inside :meth:`inference_cache`
+
     def tokenize(self, items):
         """One token per history item (B, T, d) and the RAN outputs; padding (-1) -> 0."""
         valid = items >= 0
@@ -110,9 +114,42 @@ class IntRRModule(nn.Module):
         tokens = tokens * valid.unsqueeze(-1).to(tokens.dtype)
         return self.emb_ln(tokens), ran
 
+    @contextlib.contextmanager
+    def inference_cache(self, items, *_):
+        """Compute the input token of each distinct item of ``items`` (array of padded
+        histories, -1 = padding) once for the block instead of once per history position
+        (eval mode, no grad: :func:`sksid._skorch.eval_batches` enters it).
+
+        An item's token depends only on the item (its UID anchor and RAN assignment), so
+        ranking a batch then costs a table look-up plus the backbone. Histories in the
+        block must draw from ``items``; outside the block, or in training mode, tokens are
+        computed as usual.
+        """
+        if self.training or torch.is_grad_enabled():
+            yield
+            return
+        device = self.sid.device
+        items = np.asarray(items)
+        distinct = np.unique(items[items >= 0])
+        rows = np.full(self.n_items + 1, len(distinct), dtype=np.int64)  # the last row pads
+        rows[distinct] = np.arange(len(distinct))
+        distinct = torch.as_tensor(np.append(distinct, -1), device=device)
+        chunk = max(1, (1 << 22) // max(1, self.emb_ln.normalized_shape[0]))
+        table = torch.cat([self.tokenize(distinct[b:b + chunk])[0] for b in range(0, len(distinct), chunk)])
+        self._token_table = (table, torch.as_tensor(rows, device=device))
+        try:
+            yield
+        finally:
+            self._token_table = None
+
     def encode(self, items):
-        """Backbone states (B, T, d): exactly one token per history item."""
-        tokens, _ = self.tokenize(items)
+        """Backbone states (B, T, d): exactly one token per history item (looked up in the
+        catalogue's table inside :meth:`inference_cache`)."""
+        if self._token_table is not None and not self.training:
+            table, rows = self._token_table
+            tokens = table[rows[torch.where(items >= 0, items, self.n_items)]]
+        else:
+            tokens, _ = self.tokenize(items)
         return self.backbone(tokens)
 
     def forward(self, items, targets=None):
