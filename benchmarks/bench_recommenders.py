@@ -7,8 +7,9 @@
 Rows (``--rows``, comma list; default: all of them):
 
 * ``mostpop``, ``sasrec``
-* ``<model>:<codes>[:<variant>]`` with model ``intrr`` or ``tiger``, codes ``rqvae``,
-  ``rqkmeans``, ``opq`` or ``adcsid``, and an optional variant: ``noweights``
+* ``<model>:<codes>[:<variant>...]`` with model ``intrr`` or ``tiger``, codes ``rqvae``,
+  ``rqkmeans``, ``opq`` or ``adcsid``, and optional variants (several combine, left to
+  right: ``intrr:adcsid:noweights:nouid``): ``noweights``
   (``code_weights=False``), ``weights`` (``code_weights=True``), ``previous`` (IntRR
   conditioned on the previous level only, the authors' reference), ``noleaf`` (TIGER's
   untrained disambiguation code), ``unconstrained`` (softmax over the whole codebook),
@@ -115,12 +116,20 @@ def parse_row(row):
     parts = split_decoding(row)[0].split(":")
     if parts[0] in ("mostpop", "sasrec") and len(parts) == 1:
         return parts[0], None, ""
-    if len(parts) not in (2, 3) or parts[0] not in MODELS or parts[1] not in TOKENIZERS:
-        raise SystemExit(f"unknown row {row!r}; rows look like 'sasrec' or 'intrr:adcsid[:variant]'")
-    variant = parts[2] if len(parts) == 3 else ""
-    if variant not in VARIANTS and not _is_setting(variant):
-        raise SystemExit(f"unknown variant {variant!r} in {row!r}; one of {VARIANTS[1:]}")
-    return parts[0], parts[1], variant
+    if len(parts) < 2 or parts[0] not in MODELS or parts[1] not in TOKENIZERS:
+        raise SystemExit(f"unknown row {row!r}; rows look like 'sasrec' or 'intrr:adcsid[:variant...]'")
+    for variant in parts[2:]:
+        if variant not in VARIANTS[1:] and not _is_setting(variant):
+            raise SystemExit(f"unknown variant {variant!r} in {row!r}; one of {VARIANTS[1:]}")
+    budgets = [v for v in parts[2:] if v in ("budget", "time")]
+    if len(budgets) > 1:
+        raise SystemExit(f"{row!r}: at most one of 'budget' / 'time'")
+    return parts[0], parts[1], ":".join(parts[2:])
+
+
+def variant_parts(variant):
+    """``"noweights:nouid"`` -> ``["noweights", "nouid"]`` (``""`` -> ``[]``)."""
+    return [v for v in variant.split(":") if v]
 
 
 def _is_setting(variant):
@@ -338,32 +347,34 @@ def run_row(ctx, row, seed, store):
         codes, weights, info = codes_for(ctx, tok, seed)
         extra.update(codes_L=info["L"], collision_rate=info["collision_rate"], tok_fit_s=info["fit_s"])
         kw = dict(common, top_k=max(KS), beam_width=max(max(KS), 50))
-        if variant in INTRR_ONLY and model != "intrr":
-            raise SystemExit(f"the {variant} variant applies to IntRR only")
-        if variant in VARIANT_PARAMS:
-            kw.update(VARIANT_PARAMS[variant])
-        elif _is_setting(variant):
-            name, value = _setting(variant)
-            kw[name] = value
-        elif variant == "budget":
-            kw.update(max_time=float(BUDGET_S), max_epochs=1000, patience=1000)
-            extra["time_budget_s"] = float(BUDGET_S)
-        elif variant == "time":
-            ref = store.find(f"tiger:{tok}", seed, ctx["config"])
-            if ref is None:
-                print(f"[skip] {row} seed {seed}: needs 'tiger:{tok}' of that seed first (its fit time)")
-                return None
-            kw["max_time"] = float(ref["fit_s"])
-            kw["max_epochs"] = 1000
-            kw["patience"] = 1000
-            extra["time_budget_s"] = kw["max_time"]
+        parts = variant_parts(variant)
+        for part in parts:
+            if part in INTRR_ONLY and model != "intrr":
+                raise SystemExit(f"the {part} variant applies to IntRR only")
+            if part in VARIANT_PARAMS:
+                kw.update(VARIANT_PARAMS[part])
+            elif _is_setting(part):
+                name, value = _setting(part)
+                kw[name] = value
+            elif part == "budget":
+                kw.update(max_time=float(BUDGET_S), max_epochs=1000, patience=1000)
+                extra["time_budget_s"] = float(BUDGET_S)
+            elif part == "time":
+                ref = store.find(f"tiger:{tok}", seed, ctx["config"])
+                if ref is None:
+                    print(f"[skip] {row} seed {seed}: needs 'tiger:{tok}' of that seed first (its fit time)")
+                    return None
+                kw["max_time"] = float(ref["fit_s"])
+                kw["max_epochs"] = 1000
+                kw["patience"] = 1000
+                extra["time_budget_s"] = kw["max_time"]
         cls = IntRRRecommender if model == "intrr" else TIGERRecommender
         rec = cls(**kw)
-        if variant == "time" and "max_time" not in rec.get_params():
+        if "time" in parts and "max_time" not in rec.get_params():
             raise SystemExit("this version of the recommenders has no max_time parameter")
         fit_args = (split.X_train, split.y_train)
         fit_kw = dict(eval_set=(split.X_valid, split.y_valid), codes=codes, weights=weights)
-        if variant in ("budget", "time"):  # a wall-clock budget is one sitting's
+        if {"budget", "time"} & set(parts):  # a wall-clock budget is one sitting's
             rec.fit(*fit_args, **fit_kw)
             fit_s = time.perf_counter() - t0
         else:
@@ -423,11 +434,12 @@ def row_label(row):
     if tok is None:
         return {"mostpop": "MostPopular", "sasrec": "SASRec (CE)"}[model], "-"
     name = {"intrr": "IntRR", "tiger": "TIGER"}[model]
-    extra = {"": "", "noweights": ", code_weights=False", "weights": ", code_weights=True",
-             "previous": ", previous-level conditioning", "noleaf": ", untrained disambiguation code",
-             "unconstrained": ", full-codebook softmax", "entropy": ", levels by decreasing entropy",
-             "uid": ", UID head (uid_weight=1)", "nouid": ", uid_weight=0", "budget": f", {BUDGET_S // 60}-minute budget",
-             "time": ", TIGER's wall-clock", "lr1e-3": ", lr=1e-3 (the earlier default)"}.get(variant, f", {variant}")
+    labels = {"noweights": ", code_weights=False", "weights": ", code_weights=True",
+              "previous": ", previous-level conditioning", "noleaf": ", untrained disambiguation code",
+              "unconstrained": ", full-codebook softmax", "entropy": ", levels by decreasing entropy",
+              "uid": ", UID head (uid_weight=1)", "nouid": ", uid_weight=0", "budget": f", {BUDGET_S // 60}-minute budget",
+              "time": ", TIGER's wall-clock", "lr1e-3": ", lr=1e-3 (the earlier default)"}
+    extra = "".join(labels.get(part, f", {part}") for part in variant_parts(variant))
     if dec:
         extra += {"exact": ", exact decoding (same fit)", "beam": ", beam 50 (same fit)"}[dec]
     return name + extra, TOK_NAMES[tok]

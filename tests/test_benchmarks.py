@@ -41,6 +41,16 @@ def test_recommender_benchmark_rows_parse():
     assert br.row_label("intrr:adcsid:dropout=0.3")[0] == "IntRR, dropout=0.3"
     with pytest.raises(SystemExit, match="variant"):
         br.parse_row("intrr:adcsid:=0.3")
+    # variants combine, left to right
+    assert br.parse_row("intrr:adcsid:noweights:nouid+exact") == ("intrr", "adcsid", "noweights:nouid")
+    assert br.variant_parts("noweights:nouid") == ["noweights", "nouid"] and br.variant_parts("") == []
+    assert br.row_label("intrr:adcsid:noweights:nouid")[0] == "IntRR, code_weights=False, uid_weight=0"
+    assert br.row_label("intrr:adcsid:nouid:dropout=0.3+exact")[0] == \
+        "IntRR, uid_weight=0, dropout=0.3, exact decoding (same fit)"
+    with pytest.raises(SystemExit, match="variant"):
+        br.parse_row("intrr:adcsid:nouid:nope")
+    with pytest.raises(SystemExit, match="at most one"):
+        br.parse_row("intrr:adcsid:budget:time")
 
 
 def test_recommender_benchmark_variants_set_real_parameters():
