@@ -154,6 +154,14 @@ def test_exact_decoding_ranks_by_brute_force_scores(cls, ml_small):
     rec.set_params(decoding="auto")
     # IntRR scores 1,682 items exactly; TIGER's exact search costs a transformer step per prefix
     assert rec._decodes_exactly(m) == (cls is IntRRRecommender)
+    if cls is IntRRRecommender:  # a trie too wide for "auto": exact only with the UID head on
+        rec._exact_auto_max_prefixes = 1
+        m.uid_weight = 0.0
+        assert not rec._decodes_exactly(m)
+        m.uid_weight = 1.0
+        assert rec._decodes_exactly(m)
+        rec._exact_auto_max_items_uid = m.n_items - 1  # ... and a catalogue small enough
+        assert not rec._decodes_exactly(m)
     with pytest.raises(ValueError, match="decoding"):
         cls(**TINY, decoding="greedy").fit(ml_small["X_train"][:10], ml_small["y_train"][:10], codes=codes)
 

@@ -71,7 +71,9 @@ class IntRRRecommender(SIDRecommenderBase):
     decoding : {"auto", "beam", "exact"}, default="auto"
         ``"exact"`` ranks every catalogue item by the sum of its level log-probabilities
         (an exhaustive search over the trie); ``"beam"`` keeps ``beam_width`` prefixes per
-        level; ``"auto"`` is exact when the widest trie level has at most 4,096 prefixes.
+        level; ``"auto"`` is exact when the widest trie level has at most 4,096 prefixes,
+        or, with the UID head on (``uid_weight > 0``, whose softmax scores every item
+        anyway), when the catalogue has at most 65,536 items; the beam otherwise.
         Early stopping always validates with the beam.
     beam_width : int, default=20
         Beams kept per level; must be >= ``top_k``.
@@ -192,6 +194,16 @@ class IntRRRecommender(SIDRecommenderBase):
     # exact decoding scores every item over the trie (IntRRModule.exact_scores), not by a
     # beam as wide as the trie; memory O(users · n_items + budget) floats per batch
     _exact_budget = 1 << 22
+    # with the UID head on, decoding="auto" is exact up to this many items: the head's
+    # softmax already scores every item, and the beam would add its bonus only to the
+    # items whose prefixes survive (Beauty, 12,101 items: +.0005 test NDCG@10 on 2 seeds)
+    _exact_auto_max_items_uid = 1 << 16
+
+    def _decodes_exactly(self, module):
+        if (self.decoding == "auto" and module.uid_weight > 0
+                and module.n_items <= self._exact_auto_max_items_uid):
+            return True
+        return super()._decodes_exactly(module)
 
     def _rank_scores(self, module, items, lengths, k, validation=False):
         if not validation and self._decodes_exactly(module):
