@@ -144,7 +144,7 @@ class IntRRModule(nn.Module):
 
     def encode(self, items):
         """Backbone states (B, T, d): exactly one token per history item (looked up in the
-        catalogue's table inside :meth:`inference_cache`)."""
+        call's token table inside :meth:`inference_cache`)."""
         if self._token_table is not None and not self.training:
             table, rows = self._token_table
             tokens = table[rows[torch.where(items >= 0, items, self.n_items)]]
