@@ -89,7 +89,8 @@ VARIANT_PARAMS = {
     "lr1e-3": {"lr": 1e-3},  # IntRR's default before it moved to 2e-3
 }
 INTRR_ONLY = ("previous", "uid", "nouid")  # TIGER has no RAN conditioning and no UID head
-VARIANTS = ("", *VARIANT_PARAMS, "budget", "time")
+WALL_CLOCK = ("budget", "time")  # variants that train to a wall-clock budget, in one sitting
+VARIANTS = ("", *VARIANT_PARAMS, *WALL_CLOCK)
 DECODINGS = ("exact", "beam")  # "<row>+exact": the saved model of <row>, decoded exactly
 BUDGET_S = 900  # the ":budget" rows: a 15-minute wall-clock budget
 TOK_NAMES = {"rqvae": "RQ-VAE", "rqkmeans": "RQ-KMeans", "opq": "OPQ", "adcsid": "ADC-SID"}
@@ -121,8 +122,7 @@ def parse_row(row):
     for variant in parts[2:]:
         if variant not in VARIANTS[1:] and not _is_setting(variant):
             raise SystemExit(f"unknown variant {variant!r} in {row!r}; one of {VARIANTS[1:]}")
-    budgets = [v for v in parts[2:] if v in ("budget", "time")]
-    if len(budgets) > 1:
+    if sum(v in WALL_CLOCK for v in parts[2:]) > 1:
         raise SystemExit(f"{row!r}: at most one of 'budget' / 'time'")
     return parts[0], parts[1], ":".join(parts[2:])
 
@@ -374,7 +374,7 @@ def run_row(ctx, row, seed, store):
             raise SystemExit("this version of the recommenders has no max_time parameter")
         fit_args = (split.X_train, split.y_train)
         fit_kw = dict(eval_set=(split.X_valid, split.y_valid), codes=codes, weights=weights)
-        if {"budget", "time"} & set(parts):  # a wall-clock budget is one sitting's
+        if set(WALL_CLOCK) & set(parts):  # a wall-clock budget is one sitting's
             rec.fit(*fit_args, **fit_kw)
             fit_s = time.perf_counter() - t0
         else:
