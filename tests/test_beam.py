@@ -1,4 +1,6 @@
 """Constrained beam search, trie and collision handling (sksid.nn.beam)."""
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -127,6 +129,16 @@ def test_sparse_trie_matches_dense_definition(seed, n_items, n_levels, K):
         assert torch.equal(trie.child(level), dense)
         assert torch.equal(trie.n_children(level), (dense >= 0).sum(1))
         assert trie.n_prefixes[level] == len(heads)
+    # the binary search (large levels) answers as the dense per-level table (small ones)
+    sparse = PrefixTrie(codes, sizes)
+    sparse.dense_children_max = 0
+    for level in range(len(sizes)):
+        prefixes = torch.as_tensor(np.random.RandomState(seed).randint(0, trie.n_prefixes[level], (3, 5)))
+        assert torch.equal(sparse.next_prefixes(level, prefixes), trie.next_prefixes(level, prefixes))
+        items = torch.arange(n_items)
+        assert torch.equal(sparse.item_children(level, items), trie.item_children(level, items))
+    assert "_derived" not in sparse.__dict__ and trie.__dict__["_derived"]  # built on first use only
+    assert "_derived" not in pickle.loads(pickle.dumps(trie)).__dict__  # never pickled
     # a trie pickled with dense children_<l> tables (before the sparse one)
     legacy = PrefixTrie(codes, sizes)
     for level in range(len(sizes)):

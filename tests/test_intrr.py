@@ -260,3 +260,41 @@ def test_inference_token_cache_is_exact(fitted_intrr, ml_small, monkeypatch):
     ids2, scores2 = fitted_intrr.recommend(X)
     np.testing.assert_array_equal(ids, ids2)
     np.testing.assert_allclose(scores, scores2, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("uid_in_token", [False, True])
+def test_distinct_item_tokens_equal_per_position(codes, uid_in_token):
+    """On a CPU the RAN runs once per distinct batch item (IntRRModule.distinct_tokens):
+    the same tokens, loss and gradients as running it at every history position (the
+    accelerator path), padding and repeated items included."""
+    from sksid.nn.beam import disambiguate
+    from sksid.nn.intrr import IntRRModule
+
+    c, w, k, _ = disambiguate(codes[:, :3], np.random.RandomState(0).rand(codes.shape[0], 3) + 0.5)
+    n = c.shape[0]
+    rng = np.random.RandomState(1)
+    items = torch.as_tensor(rng.randint(0, 12, (16, 8)))  # a few items, repeated
+    items[:, :3] = -1  # left padding
+    targets = torch.as_tensor(rng.randint(-1, n, (16, 8)))
+    results = []
+    for distinct in (True, False):
+        torch.manual_seed(0)
+        m = IntRRModule(n, c, k, weights=w, d_model=16, n_layers=1, n_heads=2, head_dim=8, d_ff=32,
+                        max_len=8, dropout=0.0, constrained=True, leaf=True, uid_weight=0.5,
+                        uid_in_token=uid_in_token, tau=0.7)
+        m.distinct_tokens = distinct
+        out = m(items, targets)
+        n_rows = out["aln_items"].numel()
+        assert n_rows == (torch.unique(items[items >= 0]).numel() if distinct else items.numel())
+        loss = m.loss(out, items, targets)
+        loss.backward()
+        parts = m.loss_parts(m(items, targets), items, targets)
+        assert parts[1][1] == int((items >= 0).sum())  # L_aln averages over history positions
+        results.append((out["hidden"].detach(), loss.detach(),
+                        {name: p.grad.clone() for name, p in m.named_parameters() if p.grad is not None}))
+    (h1, l1, g1), (h2, l2, g2) = results
+    torch.testing.assert_close(h1, h2)
+    torch.testing.assert_close(l1, l2)
+    assert g1.keys() == g2.keys()
+    for name in g1:
+        torch.testing.assert_close(g1[name], g2[name], rtol=1e-4, atol=1e-6, msg=name)

@@ -139,12 +139,51 @@ class PrefixTrie(nn.Module):
         for l, pid in enumerate(depth_ids):
             self.register_buffer(f"item_prefix_{l}", torch.as_tensor(pid), persistent=False)
 
+    #: largest ``n_prefix_l · K_l`` for which a level's child table is kept dense (built
+    #: on first use, per device, 16 MB of int64 at most) instead of binary-searched at
+    #: every call: training asks for every target's children at every level, the beam
+    #: for every beam's, so small and medium catalogues look them up; a million-item
+    #: catalogue's deep levels stay sparse
+    dense_children_max = 1 << 21
+
+    def _cached(self, name, level, device, build):
+        """A derived table, built once per (name, level, device) and never saved or
+        pickled (it is rebuilt from the buffers on demand)."""
+        cache = self.__dict__.setdefault("_derived", {})
+        key = (name, level, str(device))
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_derived", None)
+        return state
+
+    def _dense_children(self, level):
+        """Dense (n_prefix_level, K_level) child ids of a small enough level, else None."""
+        keys = getattr(self, f"keys_{level}", None)
+        if keys is None:
+            return None
+        K = self.codebook_sizes[level]
+        n_prefix = self.n_prefixes[level]
+        if n_prefix * K > self.dense_children_max:
+            return None
+        return self._cached("children", level, keys.device,
+                            lambda: self._search_children(level, torch.arange(n_prefix, device=keys.device)))
+
     def next_prefixes(self, level: int, prefix: torch.Tensor) -> torch.Tensor:
         """Child prefix ids (..., K_level) of prefix ids ``prefix`` (...), -1 where no
         catalogue item continues the prefix with that code."""
         dense = self._buffers.get(f"children_{level}")  # models pickled before the sparse trie
+        if dense is None:
+            dense = self._dense_children(level)
         if dense is not None:
             return dense[prefix]
+        return self._search_children(level, prefix)
+
+    def _search_children(self, level, prefix):
+        """:meth:`next_prefixes` by binary search in the level's sorted keys."""
         keys = getattr(self, f"keys_{level}")
         K = self.codebook_sizes[level]
         want = prefix.unsqueeze(-1) * K + torch.arange(K, device=keys.device)

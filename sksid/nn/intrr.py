@@ -104,15 +104,38 @@ class IntRRModule(nn.Module):
 
     # -- input side ---------------------------------------------------------------------
     _token_table = None  # set inside :meth:`inference_cache`
+    #: run the RAN once per distinct batch item (True) or once per position (False);
+    #: None: distinct on a CPU. Both give the same tokens, losses and gradients.
+    distinct_tokens = None
 
     def tokenize(self, items):
-        """One token per history item (B, T, d) and the RAN outputs; padding (-1) -> 0."""
+        """One token per history item (B, T, d) and the RAN outputs; padding (-1) -> 0.
+
+        An item's token depends on the item only, so on a CPU (see
+        :attr:`distinct_tokens`) the RAN runs once per **distinct** item of ``items`` (a batch repeats popular items and is mostly padding
+        on short histories) and the tokens are gathered back. On an accelerator it runs
+        once per position (static shapes for ``torch.compile``, no host sync). Either way
+        ``ran["items"]`` are the rows the RAN ran on, ``ran["counts"]`` how many history
+        positions each row stands for (0 for padding), and ``ran["logits"]`` their
+        alignment logits.
+        """
         valid = items >= 0
-        idx = items.clamp(min=0)
-        ran = self.ran.assign(idx, sid=self.sid[idx], mode=self.input_mode)
-        tokens = ran["token"] + ran["anchor"] if self.uid_in_token else ran["token"]
-        tokens = tokens * valid.unsqueeze(-1).to(tokens.dtype)
-        return self.emb_ln(tokens), ran
+        distinct = self.distinct_tokens
+        if distinct is None:
+            distinct = items.device.type == "cpu"
+        if distinct:
+            rows_ran, inverse, counts = torch.unique(items[valid], return_inverse=True, return_counts=True)
+            rows = torch.full(items.shape, rows_ran.numel(), dtype=torch.long, device=items.device)
+            rows[valid] = inverse
+        else:
+            rows_ran = items.clamp(min=0).reshape(-1)
+            counts = valid.reshape(-1).long()
+            positions = torch.arange(items.numel(), device=items.device).view(items.shape)
+            rows = torch.where(valid, positions, rows_ran.numel())
+        ran = self.ran.assign(rows_ran, sid=self.sid[rows_ran], mode=self.input_mode)
+        per_item = ran["token"] + ran["anchor"] if self.uid_in_token else ran["token"]
+        tokens = torch.cat([per_item, per_item.new_zeros(1, per_item.shape[-1])])[rows]
+        return self.emb_ln(tokens), {**ran, "items": rows_ran, "counts": counts}
 
     @contextlib.contextmanager
     def inference_cache(self, items, *_):
@@ -154,7 +177,8 @@ class IntRRModule(nn.Module):
 
     def forward(self, items, targets=None):
         tokens, ran = self.tokenize(items)
-        return {"hidden": self.backbone(tokens), "aln_logits": ran["logits"]}
+        return {"hidden": self.backbone(tokens), "aln_logits": ran["logits"],
+                "aln_items": ran["items"], "aln_counts": ran["counts"]}
 
     data_parallel = True  # sksid.distributed may split its batches over processes
 
@@ -179,10 +203,12 @@ class IntRRModule(nn.Module):
         parts = [(l_rec, int(mask.sum()))]
         if self.alignment_weight == 0:
             return parts
-        valid = items >= 0
-        aln = [lg[valid] for lg in out["aln_logits"]]
-        l_aln = weighted_level_ce(aln, self.sid[items[valid]])
-        return parts + [(self.alignment_weight * l_aln, int(valid.sum()))]
+        # the mean over history positions, computed once per distinct item (its count as weight)
+        counts = out["aln_counts"].to(torch.float32)
+        n_pos = counts.sum()
+        w = (counts * (counts.numel() / n_pos)).unsqueeze(1).expand(-1, self.sid.shape[1])
+        l_aln = weighted_level_ce(out["aln_logits"], self.sid[out["aln_items"]], w)
+        return parts + [(self.alignment_weight * l_aln, int(n_pos))]
 
     def _leaf_logits(self, q, slot_items):
         return leaf_logits(q, slot_items, self.ran.item_anchor, self.ran.tau)
@@ -190,7 +216,9 @@ class IntRRModule(nn.Module):
     def uid_logits(self, h):
         """UID head: ``h · e_iᵀ / τ`` for every catalogue item (..., n_items)."""
         anchors = self.ran.item_anchor(torch.arange(self.n_items, device=h.device))
-        return (h @ anchors.to(h.dtype).t()) / self.ran.tau
+        if self.ran.tau != 1.0:  # scale the (n_items, d) table, not the (..., n_items) logits
+            anchors = anchors / self.ran.tau
+        return h @ anchors.to(h.dtype).t()
 
     def item_bonus(self, h):
         """``μ · log p_uid(i)`` (B, n_items), or None when the UID head is off."""

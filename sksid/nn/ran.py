@@ -106,12 +106,17 @@ class RAN(nn.Module):
         """``q_l`` of every (state, prefix) pair (B, P, d) for prefix contexts ``ctx`` (P, d)
         and states ``h`` (B, d), without materialising the (B, P, 2d) concatenation: the
         first linear layer of ``MLP_l`` is applied to each side once."""
-        first, act, second = self.mlps[level - 1]
+        a, b = self._split_first_layer(level, ctx.to(h.dtype), h)  # (P, d), (B, d)
+        _, act, second = self.mlps[level - 1]
+        return second(act(a.unsqueeze(0) + b.unsqueeze(1)))
+
+    def _split_first_layer(self, level, ctx, h):
+        """``MLP_l``'s first linear layer on ``[ctx; h]`` as its two halves, ``(ctx W_cᵀ + b,
+        h W_hᵀ)``, each side computed once however many pairs the caller forms."""
+        first = self.mlps[level - 1][0]
         d = ctx.shape[-1]
         w = first.weight.to(h.dtype)
-        a = ctx.to(h.dtype) @ w[:, :d].t() + first.bias.to(h.dtype)  # (P, d)
-        b = h @ w[:, d:].t()  # (B, d)
-        return second(act(a.unsqueeze(0) + b.unsqueeze(1)))
+        return ctx @ w[:, :d].t() + first.bias.to(h.dtype), h @ w[:, d:].t()
 
     def assign(self, items, sid=None, mode="redistribution"):
         """Input side: one token per item, with its level logits and assignments.
@@ -182,4 +187,7 @@ class RAN(nn.Module):
         if level == 0:
             return h.unsqueeze(1)
         ctx = self.prefix_context(level, prev_codes)
-        return self.condition(level, ctx, h.unsqueeze(1).expand(-1, ctx.shape[1], -1).to(ctx.dtype))
+        # MLP_l([ctx; h]) with h's half of the first layer computed once per user, not per beam
+        a, b = self._split_first_layer(level, ctx, h.to(ctx.dtype))  # (B, W, d), (B, d)
+        _, act, second = self.mlps[level - 1]
+        return second(act(a + b.unsqueeze(1)))
