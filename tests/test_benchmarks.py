@@ -44,9 +44,9 @@ def test_recommender_benchmark_rows_parse():
     # variants combine, left to right
     assert br.parse_row("intrr:adcsid:noweights:nouid+exact") == ("intrr", "adcsid", "noweights:nouid")
     assert br.variant_parts("noweights:nouid") == ["noweights", "nouid"] and br.variant_parts("") == []
-    assert br.row_label("intrr:adcsid:noweights:nouid")[0] == "IntRR, code_weights=False, uid_weight=0"
+    assert br.row_label("intrr:adcsid:noweights:nouid")[0] == "IntRR, code_weights=False, no UID head (uid_weight=0)"
     assert br.row_label("intrr:adcsid:nouid:dropout=0.3+exact")[0] == \
-        "IntRR, uid_weight=0, dropout=0.3, exact decoding (same fit)"
+        "IntRR, no UID head (uid_weight=0), dropout=0.3, exact decoding (same fit)"
     with pytest.raises(SystemExit, match="variant"):
         br.parse_row("intrr:adcsid:nouid:nope")
     with pytest.raises(SystemExit, match="at most one"):
