@@ -112,8 +112,9 @@ class IntRRModule(nn.Module):
         """One token per history item (B, T, d) and the RAN outputs; padding (-1) -> 0.
 
         An item's token depends on the item only, so on a CPU (see
-        :attr:`distinct_tokens`) the RAN runs once per **distinct** item of ``items`` (a batch repeats popular items and is mostly padding
-        on short histories) and the tokens are gathered back. On an accelerator it runs
+        :attr:`distinct_tokens`) the RAN runs once per **distinct** item of ``items`` (a
+        batch repeats popular items and is mostly padding on short histories) and the
+        tokens are gathered back. On an accelerator it runs
         once per position (static shapes for ``torch.compile``, no host sync). Either way
         ``ran["items"]`` are the rows the RAN ran on, ``ran["counts"]`` how many history
         positions each row stands for (0 for padding), and ``ran["logits"]`` their
