@@ -489,8 +489,9 @@ def report(store, ctx):
         "models 10).  Cells: mean ± sd over the seeds run (one value: one seed). "
         "SID codes: text (MiniLM) + category + the same seed's SASRec item table; "
         f"K = {ctx['K']}. SID models use the package defaults (prefix-conditioned RAN, learned "
-        "leaf, exact decoding where the trie is small or, for IntRR with the UID head on, up "
-        "to 65,536 items, else beam 50).",
+        "leaf, IntRR's UID head on, exact decoding where the trie is small or, for IntRR with "
+        "the UID head on, up to 65,536 items, else beam 50). Rows marked `uid_weight=0` ran "
+        "when the UID head was off by default.",
         "",
         markdown_table(table),
         "",
