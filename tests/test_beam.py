@@ -137,8 +137,9 @@ def test_sparse_trie_matches_dense_definition(seed, n_items, n_levels, K):
         assert torch.equal(sparse.next_prefixes(level, prefixes), trie.next_prefixes(level, prefixes))
         items = torch.arange(n_items)
         assert torch.equal(sparse.item_children(level, items), trie.item_children(level, items))
-    assert "_derived" not in sparse.__dict__ and trie.__dict__["_derived"]  # built on first use only
-    assert "_derived" not in pickle.loads(pickle.dumps(trie)).__dict__  # never pickled
+    assert all(v is None for v in sparse.__dict__["_dense"].values())  # every level searched
+    assert any(v is not None for v in trie.__dict__["_dense"].values())  # built on first use
+    assert "_dense" not in pickle.loads(pickle.dumps(trie)).__dict__  # never pickled
     # a trie pickled with dense children_<l> tables (before the sparse one)
     legacy = PrefixTrie(codes, sizes)
     for level in range(len(sizes)):

@@ -146,31 +146,25 @@ class PrefixTrie(nn.Module):
     #: catalogue's deep levels stay sparse
     dense_children_max = 1 << 21
 
-    def _cached(self, name, level, device, build):
-        """A derived table, built once per (name, level, device) and never saved or
-        pickled (it is rebuilt from the buffers on demand)."""
-        cache = self.__dict__.setdefault("_derived", {})
-        key = (name, level, str(device))
-        if key not in cache:
-            cache[key] = build()
-        return cache[key]
-
     def __getstate__(self):
         state = dict(super().__getstate__())
-        state.pop("_derived", None)
+        state.pop("_dense", None)  # derived from the buffers, rebuilt on first use
         return state
 
     def _dense_children(self, level):
-        """Dense (n_prefix_level, K_level) child ids of a small enough level, else None."""
+        """Dense (n_prefix_level, K_level) child ids of a small enough level, else None;
+        decided and built once per (level, device), never saved or pickled."""
         keys = getattr(self, f"keys_{level}", None)
         if keys is None:
             return None
-        K = self.codebook_sizes[level]
-        n_prefix = self.n_prefixes[level]
-        if n_prefix * K > self.dense_children_max:
-            return None
-        return self._cached("children", level, keys.device,
-                            lambda: self._search_children(level, torch.arange(n_prefix, device=keys.device)))
+        cache = self.__dict__.setdefault("_dense", {})
+        key = (level, str(keys.device))
+        if key not in cache:
+            n_prefix = self.n_prefixes[level]
+            small = n_prefix * self.codebook_sizes[level] <= self.dense_children_max
+            cache[key] = (self._search_children(level, torch.arange(n_prefix, device=keys.device))
+                          if small else None)
+        return cache[key]
 
     def next_prefixes(self, level: int, prefix: torch.Tensor) -> torch.Tensor:
         """Child prefix ids (..., K_level) of prefix ids ``prefix`` (...), -1 where no
