@@ -44,11 +44,29 @@ def autocast_context(device: str, enabled: bool = True):
 
 @contextlib.contextmanager
 def torch_seed(seed: int, device: str):
-    """Seed torch for a fit without touching the global RNG state (it is restored after)."""
-    devices = [torch.cuda.current_device()] if str(device).startswith("cuda") else []
+    """Seed torch for a fit without touching the global RNG state (it is restored after).
+
+    On a CPU the fit also runs with ``torch.use_deterministic_algorithms`` (warn-only; the
+    previous setting is restored after): with more than one intra-op thread, some CPU
+    kernels (the accumulating ``index_put_`` behind the backward of every gather such as
+    ``table[rows]``) otherwise add in a thread-dependent order, so two fits with the same
+    ``random_state`` drift apart by rounding and, over tens of epochs, end at different
+    models. With it, a fit is bitwise reproducible for a given machine and thread count
+    (different thread counts still round differently). CUDA keeps its fast
+    non-deterministic kernels (reproducible up to float rounding).
+    """
+    cuda = str(device).startswith("cuda")
+    devices = [torch.cuda.current_device()] if cuda else []
+    previous = (torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled())
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        yield
+        if not cuda:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
 
 
 def _inference_cache(module, arrays):

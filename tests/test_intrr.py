@@ -298,3 +298,23 @@ def test_distinct_item_tokens_equal_per_position(codes, uid_in_token):
     assert g1.keys() == g2.keys()
     for name in g1:
         torch.testing.assert_close(g1[name], g2[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_same_random_state_same_model_with_two_threads():
+    """Two fits with one ``random_state`` give bitwise the same weights with two intra-op
+    threads (without deterministic CPU kernels the accumulating backward of the token
+    gather adds in a thread-dependent order and the fits drift apart), and the global
+    deterministic-algorithms setting is left as it was."""
+    rng = np.random.default_rng(0)
+    X = [list(rng.integers(0, 300, rng.integers(3, 20))) for _ in range(400)]
+    y = rng.integers(0, 300, 400)
+    codes = np.stack([rng.integers(0, 8, 300) for _ in range(3)], 1)
+    threads, before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(2)
+    try:
+        states = [IntRRRecommender(max_epochs=2, device="cpu", random_state=0)
+                  .fit(X, y, codes=codes).net_.module_.state_dict() for _ in range(2)]
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert torch.are_deterministic_algorithms_enabled() == before
