@@ -71,7 +71,9 @@ DOC_BLOCKS = {
         fitted on CUDA loads and predicts on a CPU-only machine.
     random_state : int or None, default=None
         Seed of the initialisation, the validation split, the batch order and dropout:
-        two fits with the same int give the same model on the same device.
+        two fits with the same int give the same model on the same device (on a CPU
+        bitwise, for a given number of torch threads: CPU fits run with deterministic
+        kernels; on CUDA up to float rounding).
     verbose : int, default=0
         1 prints skorch's epoch table (loss, validation NDCG@10, seconds) and a batch
         progress bar; no ANSI colour codes when the output is not a terminal.
