@@ -148,6 +148,11 @@ def _setting(variant):
 
 
 # ---- cached, per-seed artefacts ------------------------------------------------------------
+def stage(msg):
+    """One timestamped progress line (the fits themselves print per epoch with ``--verbose 1``)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
 def cache_dir(dataset, seed):
     base = Path(os.environ.get("SKSID_CACHE_DIR", Path.home() / ".cache" / "sksid")).expanduser()
     d = base / "bench" / dataset / f"seed{seed}"
@@ -160,6 +165,7 @@ def behaviour_model(ctx, seed):
     if path.exists():
         return joblib.load(path), json.loads(path.with_suffix(".json").read_text())["fit_s"]
     split = ctx["split"]
+    stage(f"fitting SASRec seed {seed} (the behaviour model the tokenizers quantise; cached in {path.parent})")
     t0 = time.perf_counter()
     kw = {k: ctx[k] for k in ("max_epochs", "patience") if ctx[k] is not None}
     sas = SASRecRecommender(device=ctx["device"], random_state=seed, verbose=ctx["verbose"], **kw)
@@ -192,6 +198,7 @@ def codes_for(ctx, tok, seed):
     sas, _ = behaviour_model(ctx, seed)
     X = dict(ctx["feats"])
     X["collab"] = np.asarray(sas.item_embeddings_, np.float32)
+    stage(f"fitting tokenizer {tok} seed {seed} (codes cached in {path.name})")
     t0 = time.perf_counter()
     est = make_tokenizer(tok, ctx["K"], seed, ctx["device"])
     fit_kw = {}
@@ -371,6 +378,8 @@ def run_row(ctx, row, seed, store):
                 extra["time_budget_s"] = kw["max_time"]
         cls = IntRRRecommender if model == "intrr" else TIGERRecommender
         rec = cls(**kw)
+        stage(f"fitting {row} seed {seed} (epoch cap {rec.max_epochs}, patience {rec.patience}; "
+              f"checkpoints in {checkpoint_path(ctx, row, seed)}; --verbose 1 prints every epoch)")
         if "time" in parts and "max_time" not in rec.get_params():
             raise SystemExit("this version of the recommenders has no max_time parameter")
         fit_args = (split.X_train, split.y_train)
@@ -391,6 +400,7 @@ def run_row(ctx, row, seed, store):
 def evaluate(ctx, row, seed, store, rec, fit_s, extra):
     split = ctx["split"]
     model = parse_row(row)[0]
+    stage(f"predicting {row} seed {seed} for {len(split.X_test)} test users")
     t1 = time.perf_counter()
     pred = rec.predict(split.X_test)
     pred_s = time.perf_counter() - t1
