@@ -43,6 +43,11 @@ class Timer:
         self.seconds = time.perf_counter() - self.t0
 
 
+def stage(msg: str) -> None:
+    """One timestamped progress line, flushed (long benchmark steps are otherwise silent)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
 def machine_line() -> str:
     import torch
 

@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine_line, markdown_table  # noqa: E402
+from _common import RESULTS, machine_line, markdown_table, stage  # noqa: E402
 
 DIMS = {"text": 384, "collab": 64}
 TOKENIZERS = ("adcsid", "rqkmeans", "rqvae")
@@ -201,10 +201,10 @@ def run_step(args, step):
     cmd = [sys.executable, __file__, "--_step", step, "--items", str(args.items), "--dir", args.dir,
            "--sample", str(args.sample), "--epochs", str(args.epochs), "--seed", str(args.seed),
            "--threads", str(args.threads)]
-    print(f"[{time.strftime('%H:%M:%S')}] {step} ...", flush=True)
+    stage(f"{step} ...")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"[{time.strftime('%H:%M:%S')}] {step}: {res}", flush=True)
+    stage(f"{step}: {res}")
     return res
 
 

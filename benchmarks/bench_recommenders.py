@@ -67,7 +67,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import mean_sd, RESULTS, load_dataset, machine_line, markdown_table  # noqa: E402
+from _common import mean_sd, RESULTS, load_dataset, machine_line, markdown_table, stage  # noqa: E402
 
 from sksid.metrics import ranking_report  # noqa: E402
 from sksid.model_selection import leave_last_out, train_item_counts  # noqa: E402
@@ -148,11 +148,6 @@ def _setting(variant):
 
 
 # ---- cached, per-seed artefacts ------------------------------------------------------------
-def stage(msg):
-    """One timestamped progress line (the fits themselves print per epoch with ``--verbose 1``)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
 def cache_dir(dataset, seed):
     base = Path(os.environ.get("SKSID_CACHE_DIR", Path.home() / ".cache" / "sksid")).expanduser()
     d = base / "bench" / dataset / f"seed{seed}"
@@ -378,13 +373,16 @@ def run_row(ctx, row, seed, store):
                 extra["time_budget_s"] = kw["max_time"]
         cls = IntRRRecommender if model == "intrr" else TIGERRecommender
         rec = cls(**kw)
-        stage(f"fitting {row} seed {seed} (epoch cap {rec.max_epochs}, patience {rec.patience}; "
-              f"checkpoints in {checkpoint_path(ctx, row, seed)}; --verbose 1 prints every epoch)")
         if "time" in parts and "max_time" not in rec.get_params():
             raise SystemExit("this version of the recommenders has no max_time parameter")
         fit_args = (split.X_train, split.y_train)
         fit_kw = dict(eval_set=(split.X_valid, split.y_valid), codes=codes, weights=weights)
-        if set(WALL_CLOCK) & set(parts):  # a wall-clock budget is one sitting's
+        wall_clock = bool(set(WALL_CLOCK) & set(parts))
+        stage(f"fitting {row} seed {seed} (epoch cap {rec.max_epochs}, patience {rec.patience}, "
+              + (f"time budget {rec.max_time:.0f} s, one sitting" if wall_clock
+                 else f"checkpoints in {checkpoint_path(ctx, row, seed)}")
+              + "; --verbose 1 prints every epoch)")
+        if wall_clock:  # a wall-clock budget is one sitting's
             rec.fit(*fit_args, **fit_kw)
             fit_s = time.perf_counter() - t0
         else:
