@@ -423,16 +423,24 @@ def evaluate(ctx, row, seed, store, rec, fit_s, extra):
 
 # ---- results store and report --------------------------------------------------------------
 class Store:
+    """The results file (one JSON row per line), read afresh at every access: rows that
+    another benchmark process appended meanwhile (two rows run side by side on the two
+    cores) are in the table this process writes."""
+
     def __init__(self, path):
         self.path = path
-        self.rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
+
+    @property
+    def rows(self):
+        if not self.path.exists():
+            return []
+        return [json.loads(l) for l in self.path.read_text().splitlines() if l.strip()]
 
     def find(self, row, seed, config):
         hits = [r for r in self.rows if r["row"] == row and r["seed"] == seed and r["config"] == config]
         return hits[-1] if hits else None
 
     def append(self, res):
-        self.rows.append(res)
         with self.path.open("a") as f:
             f.write(json.dumps(res) + "\n")
 

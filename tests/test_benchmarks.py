@@ -103,3 +103,17 @@ def test_recommender_benchmark_fit_resumes_an_interrupted_sitting(tmp_path):
     # no checkpoint: a fresh fit in one sitting
     fit_s, sittings = br.fit_resumable(IntRRRecommender(**kw), folder, X, y, codes=codes)
     assert sittings == 1 and fit_s < 100.0 and not folder.exists()
+
+
+def test_recommender_benchmark_store_sees_rows_other_processes_appended(tmp_path):
+    """Two benchmark processes share one results file: each one's table (built from
+    ``Store.rows``) includes the row the other appended after it started."""
+    import bench_recommenders as br
+
+    path = tmp_path / "recommenders_x.jsonl"
+    first, second = br.Store(path), br.Store(path)   # both opened before any row exists
+    first.append({"row": "intrr:adcsid", "seed": 0, "config": "c"})
+    second.append({"row": "intrr:adcsid:noweights", "seed": 0, "config": "c"})
+    assert [r["row"] for r in first.rows] == ["intrr:adcsid", "intrr:adcsid:noweights"]
+    assert first.find("intrr:adcsid:noweights", 0, "c") is not None
+    assert second.find("intrr:adcsid", 0, "c") is not None
