@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark scripts: data loading, timing, markdown tables."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -46,6 +47,30 @@ class Timer:
 def stage(msg: str) -> None:
     """One timestamped progress line, flushed (long benchmark steps are otherwise silent)."""
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class Store:
+    """A benchmark's results file (one JSON row per line), read afresh at every access:
+    rows that another benchmark process appended meanwhile (two rows run side by side on
+    the two cores) are in the table this process writes."""
+
+    def __init__(self, path):
+        self.path = path
+
+    @property
+    def rows(self):
+        if not self.path.exists():
+            return []
+        return [json.loads(l) for l in self.path.read_text().splitlines() if l.strip()]
+
+    def find(self, row, seed, config):
+        """The last row named ``row`` for ``seed`` under ``config`` (bench_recommenders' keys), or None."""
+        hits = [r for r in self.rows if r["row"] == row and r["seed"] == seed and r["config"] == config]
+        return hits[-1] if hits else None
+
+    def append(self, res):
+        with self.path.open("a") as f:
+            f.write(json.dumps(res) + "\n")
 
 
 def machine_line() -> str:

@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine_line, markdown_table  # noqa: E402
+from _common import RESULTS, machine_line, markdown_table, Store  # noqa: E402
 
 from sksid import ADCSIDTokenizer, IntRRRecommender, SASRecRecommender  # noqa: E402
 from sksid.datasets import load_movielens_100k  # noqa: E402
@@ -52,7 +52,7 @@ def tokenizer(data, split, seed):
 
 
 def report():
-    rows = [json.loads(line) for line in STORE.read_text().splitlines() if line.strip()]
+    rows = Store(STORE).rows
     def cell(v):  # a metric the run did not record is left blank
         return "" if v is None else f"{v:.4f}"
 
@@ -114,8 +114,7 @@ def main(argv=None):
            "epochs": rec.n_epochs_, "fit_s": fit_s,
            "valid_ndcg": [round(h.get("valid_ndcg") or 0.0, 4) for h in rec.history_],
            "machine": machine_line()}
-    with STORE.open("a") as f:
-        f.write(json.dumps(res) + "\n")
+    Store(STORE).append(res)
     print(json.dumps(res))
     print(report())
 

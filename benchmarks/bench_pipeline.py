@@ -15,7 +15,6 @@ MostPopular. Test Recall/NDCG@5/10, head/tail NDCG@10, fit seconds. Appends ever
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -26,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import mean_sd, RESULTS, load_dataset, machine_line, markdown_table  # noqa: E402
+from _common import mean_sd, RESULTS, load_dataset, machine_line, markdown_table, Store  # noqa: E402
 
 from sklearn.base import clone  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
@@ -90,15 +89,13 @@ def main(argv=None):
     counts = train_item_counts(split, data.n_items)
     feats = item_features(data, text=True, categories=True, show_progress=False)
     path = RESULTS / f"pipeline_{args.dataset}.jsonl"
-    store = [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+    store = Store(path)
 
     def record(name, seed, pred, fit_s):
         rep = ranking_report(split.y_test, pred, ks=(5, 10), item_counts=counts, metrics=("recall", "ndcg"))
         res = {"row": name, "seed": seed, "fit_s": fit_s, "machine": machine_line(),
                **{k: float(v) for k, v in rep.items() if "@" in k}}
         store.append(res)
-        with path.open("a") as f:
-            f.write(json.dumps(res) + "\n")
         print(f"[{name}] seed {seed}: NDCG@10 {rep['ndcg@10']:.4f} R@10 {rep['recall@10']:.4f} "
               f"({fit_s:.0f}s)", flush=True)
 
@@ -116,7 +113,7 @@ def main(argv=None):
         t0 = time.perf_counter()
         rec.fit(tok.transform(split.X_train), split.y_train)
         record(ROWS[3], seed, rec.predict(tok.transform(split.X_test)), time.perf_counter() - t0)
-        print(write_report(store, args.dataset, split.n_users, data.n_items))
+        print(write_report(store.rows, args.dataset, split.n_users, data.n_items))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ rows, tail = bottom 25 %). Every (row, seed) is appended to
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -38,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine_line, markdown_table, mean_sd  # noqa: E402
+from _common import RESULTS, machine_line, markdown_table, mean_sd, Store  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from sksid import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer, SASRecRecommender, SIDRanker  # noqa: E402
@@ -71,8 +70,7 @@ def evaluate(name, seed, scores, test, head, tail, extra):
         row[f"n/{sname}"] = int(m.sum())
     row.update(extra)
     row["machine"] = machine_line()
-    with open(JSONL, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    Store(JSONL).append(row)
     print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if k != "machine"}, flush=True)
     return row
 
@@ -137,9 +135,7 @@ def run_seed(seed, args, data):
 
 
 def _load():
-    if not JSONL.exists():
-        return []
-    return [json.loads(line) for line in JSONL.read_text().splitlines() if line.strip()]
+    return Store(JSONL).rows
 
 
 def _targets(store):

@@ -67,7 +67,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import mean_sd, RESULTS, load_dataset, machine_line, markdown_table, stage  # noqa: E402
+from _common import mean_sd, RESULTS, load_dataset, machine_line, markdown_table, stage, Store  # noqa: E402
 
 from sksid.metrics import ranking_report  # noqa: E402
 from sksid.model_selection import leave_last_out, train_item_counts  # noqa: E402
@@ -421,30 +421,7 @@ def evaluate(ctx, row, seed, store, rec, fit_s, extra):
     return res
 
 
-# ---- results store and report --------------------------------------------------------------
-class Store:
-    """The results file (one JSON row per line), read afresh at every access: rows that
-    another benchmark process appended meanwhile (two rows run side by side on the two
-    cores) are in the table this process writes."""
-
-    def __init__(self, path):
-        self.path = path
-
-    @property
-    def rows(self):
-        if not self.path.exists():
-            return []
-        return [json.loads(l) for l in self.path.read_text().splitlines() if l.strip()]
-
-    def find(self, row, seed, config):
-        hits = [r for r in self.rows if r["row"] == row and r["seed"] == seed and r["config"] == config]
-        return hits[-1] if hits else None
-
-    def append(self, res):
-        with self.path.open("a") as f:
-            f.write(json.dumps(res) + "\n")
-
-
+# ---- report --------------------------------------------------------------------------
 def row_label(row):
     dec = split_decoding(row)[1]
     model, tok, variant = parse_row(row)

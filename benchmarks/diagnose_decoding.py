@@ -24,7 +24,6 @@ Output: a markdown block on stdout and one JSON line appended to
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, load_dataset, machine_line  # noqa: E402
+from _common import RESULTS, load_dataset, machine_line, Store  # noqa: E402
 from bench_recommenders import model_path  # noqa: E402
 from diagnose_tail import ndcg10_of_ranks, target_ranks  # noqa: E402
 
@@ -143,8 +142,7 @@ def main(argv=None):
                betas=betas, gammas=gammas, deltas={str(k): v for k, v in deltas.items()}, test=test,
                valid={k: v[-1] for k, v in configs.items()}, seconds=time.perf_counter() - t0,
                machine=machine_line())
-    with open(RESULTS / f"decoding_{args.dataset}.jsonl", "a") as f:
-        f.write(json.dumps(out) + "\n")
+    Store(RESULTS / f"decoding_{args.dataset}.jsonl").append(out)
     print(f"Dataset {args.dataset}, seed {args.seed}, `{args.row}`'s saved fit; weights tuned on "
           f"{len(users)} validation users, applied to all {len(all_users)} test users "
           f"(`python benchmarks/diagnose_decoding.py --dataset {args.dataset} --seed {args.seed} "
