@@ -3,6 +3,8 @@
     python benchmarks/bench_recommenders.py --dataset amazon --seeds 0,1,2
     python benchmarks/bench_recommenders.py --dataset movielens --rows sasrec,intrr:adcsid --seeds 0
     python benchmarks/bench_recommenders.py --dataset amazon --report      # rebuild the tables only
+    python benchmarks/bench_recommenders.py --dataset amazon --rows intrr:rqvae --seeds 0,1,2 --codes-only
+                                        # fit and cache the rows' behaviour model and codes, no recommender
 
 Rows (``--rows``, comma list; default: all of them):
 
@@ -208,6 +210,19 @@ def codes_for(ctx, tok, seed):
             "K": ctx["K"], "L": int(codes.shape[1])}
     np.savez(path, codes=codes, weights=weights, info=json.dumps(info))
     return codes, weights, info
+
+
+def prefit_codes(ctx, rows, seeds):
+    """Fit and cache, per seed, the codes of every tokenizer the ``rows`` use (and the
+    behaviour model they quantise), so a later sitting only trains recommenders."""
+    toks = sorted({parse_row(r)[1] for r in rows} - {None})
+    for seed in seeds:
+        if not toks:
+            behaviour_model(ctx, seed)
+        for tok in toks:
+            _, _, info = codes_for(ctx, tok, seed)
+            print(f"[codes] {tok} seed {seed}: collision rate {info['collision_rate']:.4f}, "
+                  f"K {info['K']}, L {info['L']} (fit {info['fit_s']:.0f}s, cached)", flush=True)
 
 
 # ---- efficiency ----------------------------------------------------------------------------
@@ -547,6 +562,8 @@ def main(argv=None):
     ap.add_argument("--efficiency", action="store_true", help="also measure speed and memory of SID rows")
     ap.add_argument("--rerun", action="store_true", help="run rows already in the results file again")
     ap.add_argument("--report", action="store_true", help="only rebuild the table from the results file")
+    ap.add_argument("--codes-only", action="store_true",
+                    help="only fit and cache the behaviour model and the codes the rows use (no recommender)")
     ap.add_argument("--verbose", type=int, default=0)
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -570,6 +587,9 @@ def main(argv=None):
         seeds = [int(s) for s in args.seeds.split(",")]
         for row in args.rows.split(","):
             parse_row(row)
+        if args.codes_only:
+            prefit_codes(ctx, args.rows.split(","), seeds)
+            return
         for seed in seeds:
             for row in args.rows.split(","):
                 if not args.rerun and store.find(row, seed, ctx["config"]) is not None:

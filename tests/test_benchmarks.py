@@ -117,3 +117,20 @@ def test_recommender_benchmark_store_sees_rows_other_processes_appended(tmp_path
     assert [r["row"] for r in first.rows] == ["intrr:adcsid", "intrr:adcsid:noweights"]
     assert first.find("intrr:adcsid:noweights", 0, "c") is not None
     assert second.find("intrr:adcsid", 0, "c") is not None
+
+
+def test_recommender_benchmark_codes_only_fits_each_rows_tokenizer_once(monkeypatch):
+    """``--codes-only`` caches, per seed, the codes of each tokenizer the rows name (once,
+    however many rows share it) and trains no recommender; rows without codes fit SASRec."""
+    import bench_recommenders as br
+
+    calls = []
+    monkeypatch.setattr(br, "codes_for", lambda ctx, tok, seed: (
+        calls.append((tok, seed)), (None, None, {"collision_rate": 0.01, "K": 8, "L": 3, "fit_s": 1.0}))[1])
+    monkeypatch.setattr(br, "behaviour_model", lambda ctx, seed: calls.append(("sasrec", seed)))
+    monkeypatch.setattr(br, "run_row", lambda *a: pytest.fail("a recommender was trained"))
+    br.prefit_codes({}, ["intrr:rqvae", "tiger:rqvae:noleaf", "intrr:adcsid+exact"], [0, 2])
+    assert calls == [("adcsid", 0), ("rqvae", 0), ("adcsid", 2), ("rqvae", 2)]
+    calls.clear()
+    br.prefit_codes({}, ["sasrec", "mostpop"], [1])
+    assert calls == [("sasrec", 1)]
