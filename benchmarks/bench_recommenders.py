@@ -585,13 +585,14 @@ def main(argv=None):
 
         ctx["feats"] = item_features(ds, text=True, categories=True, show_progress=False)
         seeds = [int(s) for s in args.seeds.split(",")]
-        for row in args.rows.split(","):
+        rows = args.rows.split(",")
+        for row in rows:
             parse_row(row)
         if args.codes_only:
-            prefit_codes(ctx, args.rows.split(","), seeds)
+            prefit_codes(ctx, rows, seeds)
             return
         for seed in seeds:
-            for row in args.rows.split(","):
+            for row in rows:
                 if not args.rerun and store.find(row, seed, ctx["config"]) is not None:
                     print(f"[skip] {row} seed {seed}: already in {store.path.name}", flush=True)
                     continue

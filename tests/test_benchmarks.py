@@ -119,18 +119,27 @@ def test_recommender_benchmark_store_sees_rows_other_processes_appended(tmp_path
     assert second.find("intrr:adcsid", 0, "c") is not None
 
 
-def test_recommender_benchmark_codes_only_fits_each_rows_tokenizer_once(monkeypatch):
+def test_recommender_benchmark_codes_only_fits_each_rows_tokenizer_once(monkeypatch, tmp_path):
     """``--codes-only`` caches, per seed, the codes of each tokenizer the rows name (once,
     however many rows share it) and trains no recommender; rows without codes fit SASRec."""
+    from types import SimpleNamespace
+
     import bench_recommenders as br
+    import sksid.features
 
     calls = []
     monkeypatch.setattr(br, "codes_for", lambda ctx, tok, seed: (
         calls.append((tok, seed)), (None, None, {"collision_rate": 0.01, "K": 8, "L": 3, "fit_s": 1.0}))[1])
     monkeypatch.setattr(br, "behaviour_model", lambda ctx, seed: calls.append(("sasrec", seed)))
     monkeypatch.setattr(br, "run_row", lambda *a: pytest.fail("a recommender was trained"))
-    br.prefit_codes({}, ["intrr:rqvae", "tiger:rqvae:noleaf", "intrr:adcsid+exact"], [0, 2])
+    monkeypatch.setattr(br, "report", lambda *a: pytest.fail("a table was rebuilt"))
+    monkeypatch.setattr(br, "RESULTS", tmp_path)
+    seqs = [list(range(i, i + 4)) for i in range(10)]
+    monkeypatch.setattr(br, "load_dataset", lambda name: SimpleNamespace(sequences=seqs, n_items=14))
+    monkeypatch.setattr(sksid.features, "item_features", lambda ds, **kw: {})
+    br.main(["--rows", "intrr:rqvae,tiger:rqvae:noleaf,intrr:adcsid+exact", "--seeds", "0,2", "--codes-only"])
     assert calls == [("adcsid", 0), ("rqvae", 0), ("adcsid", 2), ("rqvae", 2)]
     calls.clear()
-    br.prefit_codes({}, ["sasrec", "mostpop"], [1])
+    br.main(["--rows", "sasrec,mostpop", "--seeds", "1", "--codes-only"])
     assert calls == [("sasrec", 1)]
+    assert not list(tmp_path.iterdir())   # no results file written
