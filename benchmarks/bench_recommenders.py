@@ -454,9 +454,19 @@ def row_label(row):
     return name + extra, TOK_NAMES[tok]
 
 
+def budget_flags(ctx):
+    """The command-line flags that set the table's epoch budget (empty at the defaults)."""
+    return ((f" --epochs {ctx['max_epochs']}" if ctx["max_epochs"] else "")
+            + (f" --patience {ctx['patience']}" if ctx["patience"] else ""))
+
+
 def report(store, ctx):
     config = ctx["config"]
     rows = [r for r in store.rows if r["config"] == config]
+    if not rows and store.rows:  # never overwrite a table with an empty one (wrong --patience/--epochs)
+        present = sorted({r["config"] for r in store.rows})
+        raise SystemExit(f"no rows with setting {config!r} in {store.path.name}; settings present: "
+                         f"{present} (pass the same --epochs/--patience as the runs)")
     order = [r for r in all_rows()] + sorted({r["row"] for r in rows} - set(all_rows()))
     table, eff = [], []
     for row in order:
@@ -487,14 +497,18 @@ def report(store, ctx):
     lines = [
         f"# Recommenders on {ctx['dataset']}: quality side by side",
         "",
-        f"Command: `python benchmarks/bench_recommenders.py --dataset {ctx['dataset']} --seeds 0,1,2` "
+        f"Command: `python benchmarks/bench_recommenders.py --dataset {ctx['dataset']}{budget_flags(ctx)} "
+        "--seeds 0,1,2` "
         f"(rows appended over several sittings; raw runs in `recommenders_{ctx['dataset']}.jsonl`).",
         "Machine(s): " + "; ".join(machines) + ".",
         f"Split: leave-last-out, history ≤ 20, {split.n_users} users, {ctx['n_items']} items; full "
         f"ranking. Setting: {config}.",
-        "Every model: the package defaults (on CPU the small backbone), epoch cap 100 and early "
-        "stopping on the validation items' NDCG@10 (an equal-epoch budget; SASRec patience 5, SID "
-        "models 10).  Cells: mean ± sd over the seeds run (one value: one seed). "
+        "Every model: the package defaults (on CPU the small backbone), epoch cap "
+        f"{ctx['max_epochs'] or 100} and early stopping on the validation items' NDCG@10 (an "
+        "equal-epoch budget; "
+        + (f"patience {ctx['patience']} for every model" if ctx["patience"]
+           else "SASRec patience 5, SID models 10")
+        + ").  Cells: mean ± sd over the seeds run (one value: one seed). "
         "SID codes: text (MiniLM) + category + the same seed's SASRec item table; "
         f"K = {ctx['K']}. SID models use the package defaults (prefix-conditioned RAN, learned "
         "leaf, IntRR's UID head on, exact decoding where the trie is small or, for IntRR with "

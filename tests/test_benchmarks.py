@@ -143,3 +143,27 @@ def test_recommender_benchmark_codes_only_fits_each_rows_tokenizer_once(monkeypa
     br.main(["--rows", "sasrec,mostpop", "--seeds", "1", "--codes-only"])
     assert calls == [("sasrec", 1)]
     assert not list(tmp_path.iterdir())   # no results file written
+
+
+def test_recommender_benchmark_report_keeps_its_setting_and_refuses_an_empty_table(monkeypatch, tmp_path):
+    """``--report`` rebuilds the table of the setting the flags name: its command line carries
+    ``--patience``; a setting with no rows stops with the settings present instead of
+    overwriting the table with an empty one (a committed table was once lost that way)."""
+    from types import SimpleNamespace
+
+    import bench_recommenders as br
+
+    monkeypatch.setattr(br, "RESULTS", tmp_path)
+    seqs = [list(range(i, i + 4)) for i in range(10)]
+    monkeypatch.setattr(br, "load_dataset", lambda name: SimpleNamespace(sequences=seqs, n_items=14))
+    metrics = {f"{m}@{k}": 0.1 for m in ("recall", "ndcg") for k in br.KS}
+    row = {"row": "mostpop", "seed": 0, "config": "package defaults, patience 10", "fit_s": 0.1,
+           "ms_per_user": 0.01, "epochs": None, "machine": "m", **metrics}
+    br.Store(tmp_path / "recommenders_movielens.jsonl").append(row)
+    br.main(["--report", "--patience", "10"])
+    table = (tmp_path / "recommenders_movielens.md").read_text()
+    assert "--patience 10 --seeds" in table and "MostPopular" in table
+    assert "patience 10 for every model" in table
+    with pytest.raises(SystemExit, match="settings present: .*patience 10"):
+        br.main(["--report"])
+    assert (tmp_path / "recommenders_movielens.md").read_text() == table
