@@ -167,3 +167,40 @@ def test_recommender_benchmark_report_keeps_its_setting_and_refuses_an_empty_tab
     with pytest.raises(SystemExit, match="settings present: .*patience 10"):
         br.main(["--report"])
     assert (tmp_path / "recommenders_movielens.md").read_text() == table
+
+
+def test_curves_benchmark_reads_best_so_far_at_equal_epochs_and_seconds(monkeypatch, tmp_path):
+    """``bench_curves``: cells are the best validation NDCG so far; a finished fit keeps its
+    final best after it stopped, a fit in progress leaves the cells it has not reached empty;
+    training seconds are the summed per-epoch ``dur``."""
+    import bench_curves as bc
+
+    def hist(vals, dur):
+        return [{"epoch": i + 1, "dur": dur, "valid_ndcg": v} for i, v in enumerate(vals)]
+
+    fits = {("intrr:adcsid", 0): (*bc.curve(hist([.01, .03, .02], 100.0)), "finished"),
+            ("intrr:adcsid", 1): (*bc.curve(hist([.02, .04, .05, .05, .04], 100.0)), "finished"),
+            ("tiger:adcsid", 0): (*bc.curve(hist([.02, .025], 400.0)), "in progress")}
+    ep, sec, best, _ = fits["intrr:adcsid", 0]
+    assert list(best) == [.01, .03, .03] and list(sec) == [100.0, 200.0, 300.0]
+    by_epoch, by_time, summary = bc.tables(fits, ["intrr:adcsid", "tiger:adcsid"], [0, 1])
+    assert by_epoch[0]["1"] == "0.0150 ± 0.0071" and by_epoch[0]["5"] == "0.0400 ± 0.0141"
+    assert by_epoch[1]["2"] == "0.0250" and by_epoch[1]["5"] == ""      # TIGER still training
+    assert by_time[1]["1 min"] == "" and by_time[1]["10 min"] == "0.0200"   # 1st epoch ends at 400 s
+    assert [(s["seed"], s["at epoch"], s["status"]) for s in summary] == [
+        (0, 2, "finished"), (1, 3, "finished"), (0, 2, "in progress")]
+    with pytest.raises(ValueError, match="no validation"):
+        bc.curve([{"epoch": 1, "dur": 1.0}])
+    # end to end on a checkpoint left by a fit in progress
+    monkeypatch.setenv("SKSID_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(bc, "RESULTS", tmp_path)
+    folder = bc.checkpoint_path({"dataset": "movielens"}, "tiger:rqvae", 0)
+    (folder / "epoch-00002").mkdir(parents=True)
+    (folder / "latest").write_text("epoch-00002\n")
+    (folder / "epoch-00002" / "history.json").write_text(json.dumps(hist([.01, .02], 50.0)))
+    bc.main(["--rows", "tiger:rqvae,intrr:rqvae", "--seeds", "0"])
+    page = (tmp_path / "curves_movielens.md").read_text()
+    assert "| TIGER | RQ-VAE | 0 | in progress | 2 | 100 |" in page and "IntRR" not in page
+    assert (tmp_path / "curves_movielens.png").exists()
+    with pytest.raises(SystemExit, match="no training history"):
+        bc.main(["--rows", "intrr:opq", "--seeds", "0"])
