@@ -193,7 +193,7 @@ def codes_for(ctx, tok, seed):
         z = np.load(path, allow_pickle=False)
         return z["codes"], z["weights"], json.loads(str(z["info"]))
     sas, _ = behaviour_model(ctx, seed)
-    X = dict(ctx["feats"])
+    X = dict(ctx["feats"]())
     X["collab"] = np.asarray(sas.item_embeddings_, np.float32)
     stage(f"fitting tokenizer {tok} seed {seed} (codes cached in {path.name})")
     t0 = time.perf_counter()
@@ -595,9 +595,12 @@ def main(argv=None):
                + (f", patience {args.patience}" if args.patience else ""))
     store = Store(RESULTS / f"recommenders_{args.dataset}.jsonl")
     if not args.report:
+        from functools import cache
+
         from sksid.features import item_features
 
-        ctx["feats"] = item_features(ds, text=True, categories=True, show_progress=False)
+        # encoded (MiniLM text, a minute on Beauty) only when a tokenizer is fitted, not when every code is cached
+        ctx["feats"] = cache(lambda: item_features(ds, text=True, categories=True, show_progress=False))
         seeds = [int(s) for s in args.seeds.split(",")]
         rows = args.rows.split(",")
         for row in rows:

@@ -136,7 +136,9 @@ def test_recommender_benchmark_codes_only_fits_each_rows_tokenizer_once(monkeypa
     monkeypatch.setattr(br, "RESULTS", tmp_path)
     seqs = [list(range(i, i + 4)) for i in range(10)]
     monkeypatch.setattr(br, "load_dataset", lambda name: SimpleNamespace(sequences=seqs, n_items=14))
-    monkeypatch.setattr(sksid.features, "item_features", lambda ds, **kw: {})
+    # every code is "cached" (codes_for is stubbed): the item features are never encoded
+    monkeypatch.setattr(sksid.features, "item_features",
+                        lambda ds, **kw: pytest.fail("features encoded although no tokenizer is fitted"))
     br.main(["--rows", "intrr:rqvae,tiger:rqvae:noleaf,intrr:adcsid+exact", "--seeds", "0,2", "--codes-only"])
     assert calls == [("adcsid", 0), ("rqvae", 0), ("adcsid", 2), ("rqvae", 2)]
     calls.clear()
