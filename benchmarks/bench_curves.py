@@ -1,5 +1,6 @@
-"""Learning curves of the recommender benchmark's fits: validation NDCG@10 against epochs and
-against training seconds, side by side (the equal-epoch and equal-wall-clock views).
+"""Learning curves of the recommender benchmark's fits: validation NDCG@10 per epoch and per training second.
+
+The equal-epoch and the equal-wall-clock views of the same fits, side by side.
 
     python benchmarks/bench_curves.py --dataset amazon --rows intrr:adcsid,tiger:adcsid --seeds 0
     python benchmarks/bench_curves.py --dataset movielens --rows intrr:adcsid,tiger:adcsid,intrr:rqvae,tiger:rqvae --seeds 0,1,2
