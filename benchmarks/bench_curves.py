@@ -100,8 +100,7 @@ def tables(fits, rows, seeds):
             line = {"model": name, "codes": codes, "seeds": len(runs)}
             for x in grid:
                 vals = [value_at(r[axis], r[2], x, r[3] == "finished") for r in runs]
-                line[f"{x:g}" if axis == 0 else _seconds(x)] = (
-                    mean_sd([v for v in vals if v is not None]) if all(v is not None for v in vals) else "")
+                line[f"{x:g}" if axis == 0 else _seconds(x)] = "" if None in vals else mean_sd(vals)
             out.append(line)
         return out
 
