@@ -3,7 +3,10 @@
 The equal-epoch and the equal-wall-clock views of the same fits, side by side.
 
     python benchmarks/bench_curves.py --dataset amazon --rows intrr:adcsid,tiger:adcsid --seeds 0
-    python benchmarks/bench_curves.py --dataset movielens --rows intrr:adcsid,tiger:adcsid,intrr:rqvae,tiger:rqvae --seeds 0,1,2
+    python benchmarks/bench_curves.py --dataset movielens --patience 10 --seeds 0,1,2
+
+``--epochs`` / ``--patience``: the budget flags the benchmark's fits ran with (each budget has
+its own cache folder).
 
 No training: it reads the training histories that ``bench_recommenders.py`` leaves in its
 per-seed cache folder, the saved model of a finished row (``model_<row>.joblib``) or, for a
@@ -32,17 +35,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, markdown_table, mean_sd  # noqa: E402
-from bench_recommenders import checkpoint_path, model_path, parse_row, row_label  # noqa: E402
+from bench_recommenders import budget_flags, checkpoint_path, model_path, parse_row, row_label  # noqa: E402
 
 EPOCHS = (1, 2, 3, 5, 10, 15, 20, 30, 40, 50, 70, 100)
 SECONDS = (60, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800)
 
 
-def load_history(dataset, row, seed):
+def load_history(ctx, row, seed):
     """``(history, status)`` of one fit: the list of skorch epoch records (``epoch``, ``dur``,
     ``valid_ndcg``) and ``"finished"`` or ``"in progress"``; ``(None, None)`` when the
-    row has not been run for this seed."""
-    ctx = {"dataset": dataset}
+    row has not been run for this seed. ``ctx``: ``dataset`` and the budget
+    (``max_epochs``, ``patience``; None at the package defaults)."""
     model = model_path(ctx, row, seed)
     if model.exists():
         import joblib
@@ -75,16 +78,17 @@ def value_at(xs, best, x, finished):
     return None if i < 0 else float(best[i])
 
 
-def build(dataset, rows, seeds):
+def build(ctx, rows, seeds):
     fits = {}
     for row in rows:
         for seed in seeds:
-            hist, status = load_history(dataset, row, seed)
+            hist, status = load_history(ctx, row, seed)
             if hist is not None:
                 fits[row, seed] = (*curve(hist), status)
     if not fits:
         raise SystemExit(f"no training history for rows {rows} and seeds {seeds} in the benchmark cache "
-                         "(run bench_recommenders.py for them first)")
+                         f"at this budget ({budget_flags(ctx).strip() or 'package defaults'}; "
+                         "run bench_recommenders.py for them first, or pass its --epochs/--patience)")
     return fits
 
 
@@ -156,19 +160,22 @@ def main(argv=None):
     ap.add_argument("--dataset", default="movielens", choices=["movielens", "amazon"])
     ap.add_argument("--rows", default="intrr:adcsid,tiger:adcsid,intrr:rqvae,tiger:rqvae")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--epochs", type=int, default=None, help="the --epochs the benchmark's fits ran with")
+    ap.add_argument("--patience", type=int, default=None, help="the --patience the benchmark's fits ran with")
     args = ap.parse_args(argv)
+    ctx = dict(dataset=args.dataset, max_epochs=args.epochs, patience=args.patience)
     rows = args.rows.split(",")
     for row in rows:
         if parse_row(row)[1] is None:
             raise SystemExit(f"{row!r}: curves are drawn for the SID rows (intrr:..., tiger:...)")
     seeds = [int(s) for s in args.seeds.split(",")]
-    fits = build(args.dataset, rows, seeds)
+    fits = build(ctx, rows, seeds)
     by_epoch, by_time, summary = tables(fits, rows, seeds)
     lines = [
         f"# Learning curves on {args.dataset}: equal epochs and equal training time",
         "",
-        f"Command: `python benchmarks/bench_curves.py --dataset {args.dataset} --rows {args.rows} "
-        f"--seeds {args.seeds}` (reads the fits of `bench_recommenders.py`; no training).",
+        f"Command: `python benchmarks/bench_curves.py --dataset {args.dataset}{budget_flags(ctx)} "
+        f"--rows {args.rows} --seeds {args.seeds}` (reads the fits of `bench_recommenders.py`; no training).",
         "Each cell: the best validation NDCG@10 reached so far (what early stopping keeps), mean ± sd "
         "over the seeds. A finished fit keeps its final best after it stopped (the model an epoch "
         "cap or budget that large would have kept); an empty cell: some seed's fit is still "

@@ -34,7 +34,8 @@ rebuilt page.
 Every row of every seed is one process-independent unit: the split is deterministic, the
 behaviour model (SASRec, whose item table the tokenizers quantise) and each tokenizer's
 codes are cached per seed under ``$SKSID_CACHE_DIR/bench`` (default
-``~/.cache/sksid/bench``), and each finished (row, seed) is **appended** to
+``~/.cache/sksid/bench``; ``<dataset>/seed<N>`` at the package defaults, ``<dataset>/patience10/seed<N>``
+and the like under ``--epochs`` / ``--patience``, whose fits never mix with the defaults'), and each finished (row, seed) is **appended** to
 ``docs/results/recommenders_<dataset>.jsonl``. The markdown table
 (``recommenders_<dataset>.md``, mean ± sd over the seeds present) and its plot are rebuilt
 from that file after every row, so a table can be built over several sittings and a row
@@ -150,15 +151,32 @@ def _setting(variant):
 
 
 # ---- cached, per-seed artefacts ------------------------------------------------------------
-def cache_dir(dataset, seed):
+def budget_tag(ctx):
+    """Folder name of the table's epoch budget: ``""`` at the package defaults, else e.g.
+    ``"patience10"`` or ``"epochs50-patience10"`` (``ctx`` needs only ``"dataset"``)."""
+    parts = [f"epochs{ctx['max_epochs']}" if ctx.get("max_epochs") else "",
+             f"patience{ctx['patience']}" if ctx.get("patience") else ""]
+    return "-".join(p for p in parts if p)
+
+
+def cache_dir(dataset, seed, budget=""):
+    """``$SKSID_CACHE_DIR/bench/<dataset>[/<budget>]/seed<seed>`` (created). Every cached
+    artefact (SASRec, codes, fitted models, checkpoints) depends on the epoch budget, so a
+    table run with ``--epochs`` / ``--patience`` keeps its own folder (``budget``, see
+    :func:`budget_tag`) and never reuses or overwrites the fits of another setting."""
     base = Path(os.environ.get("SKSID_CACHE_DIR", Path.home() / ".cache" / "sksid")).expanduser()
-    d = base / "bench" / dataset / f"seed{seed}"
+    d = base / "bench" / dataset / (budget or ".") / f"seed{seed}"
     d.mkdir(parents=True, exist_ok=True)
-    return d
+    return Path(os.path.normpath(d))
+
+
+def seed_dir(ctx, seed):
+    """The cache folder of ``seed`` at the epoch budget of ``ctx``."""
+    return cache_dir(ctx["dataset"], seed, budget_tag(ctx))
 
 
 def behaviour_model(ctx, seed):
-    path = cache_dir(ctx["dataset"], seed) / "sasrec.joblib"
+    path = seed_dir(ctx, seed) / "sasrec.joblib"
     if path.exists():
         return joblib.load(path), json.loads(path.with_suffix(".json").read_text())["fit_s"]
     split = ctx["split"]
@@ -188,7 +206,7 @@ def make_tokenizer(name, K, seed, device):
 
 def codes_for(ctx, tok, seed):
     """(codes, weights, info) of tokenizer ``tok`` on text + category + SASRec items (cached)."""
-    path = cache_dir(ctx["dataset"], seed) / f"codes_{tok}.npz"
+    path = seed_dir(ctx, seed) / f"codes_{tok}.npz"
     if path.exists():
         z = np.load(path, allow_pickle=False)
         return z["codes"], z["weights"], json.loads(str(z["info"]))
@@ -287,11 +305,11 @@ def latency(rec, X, beams):
 
 # ---- one row -------------------------------------------------------------------------------
 def model_path(ctx, row, seed):
-    return cache_dir(ctx["dataset"], seed) / f"model_{row.replace(':', '_')}.joblib"
+    return seed_dir(ctx, seed) / f"model_{row.replace(':', '_')}.joblib"
 
 
 def checkpoint_path(ctx, row, seed):
-    return cache_dir(ctx["dataset"], seed) / f"checkpoint_{row.replace(':', '_')}"
+    return seed_dir(ctx, seed) / f"checkpoint_{row.replace(':', '_')}"
 
 
 def fit_resumable(rec, folder, *args, **kwargs):

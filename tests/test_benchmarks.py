@@ -147,6 +147,33 @@ def test_recommender_benchmark_codes_only_fits_each_rows_tokenizer_once(monkeypa
     assert not list(tmp_path.iterdir())   # no results file written
 
 
+def test_recommender_benchmark_caches_each_epoch_budget_apart(monkeypatch, tmp_path):
+    """The per-seed cache (SASRec, codes, models, checkpoints) has one folder per epoch
+    budget: a ``--patience`` / ``--epochs`` run neither reuses nor overwrites the fits of
+    the package defaults (the defaults keep ``<dataset>/seed<N>``)."""
+    from types import SimpleNamespace
+
+    import bench_recommenders as br
+
+    monkeypatch.setenv("SKSID_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(br, "RESULTS", tmp_path)
+    bench = tmp_path / "cache" / "bench" / "movielens"
+    assert br.budget_tag({"dataset": "movielens"}) == ""
+    assert br.budget_tag({"max_epochs": 50, "patience": 10}) == "epochs50-patience10"
+    assert br.model_path({"dataset": "movielens"}, "intrr:adcsid", 0) == bench / "seed0" / "model_intrr_adcsid.joblib"
+    assert br.checkpoint_path({"dataset": "movielens", "patience": 10}, "tiger:rqvae", 2) == (
+        bench / "patience10" / "seed2" / "checkpoint_tiger_rqvae")
+    rng = __import__("numpy").random.default_rng(0)
+    seqs = [list(rng.choice(60, size=6, replace=False)) for _ in range(16)]
+    monkeypatch.setattr(br, "load_dataset", lambda name: SimpleNamespace(sequences=seqs, n_items=60))
+    br.main(["--rows", "sasrec", "--seeds", "0", "--epochs", "1", "--threads", "1"])
+    br.main(["--rows", "sasrec", "--seeds", "0", "--epochs", "2", "--patience", "7", "--threads", "1"])
+    one = br.joblib.load(bench / "epochs1" / "seed0" / "sasrec.joblib")
+    two = br.joblib.load(bench / "epochs2-patience7" / "seed0" / "sasrec.joblib")
+    assert (len(one.history_), len(two.history_), two.patience) == (1, 2, 7)
+    assert not (bench / "seed0" / "sasrec.joblib").exists()   # the defaults' folder is untouched
+
+
 def test_recommender_benchmark_report_keeps_its_setting_and_refuses_an_empty_table(monkeypatch, tmp_path):
     """``--report`` rebuilds the table of the setting the flags name: its command line carries
     ``--patience``; a setting with no rows stops with the settings present instead of
