@@ -5,6 +5,8 @@
     python benchmarks/bench_recommenders.py --dataset amazon --report      # rebuild the tables only
     python benchmarks/bench_recommenders.py --dataset amazon --rows intrr:rqvae --seeds 0,1,2 --codes-only
                                         # fit and cache the rows' behaviour model and codes, no recommender
+    python benchmarks/bench_recommenders.py --dataset amazon --epochs 50 --page recommenders_amazon_epochs50 \
+        --rows intrr:adcsid,tiger:adcsid --seeds 0   # another budget: its own cache folder and page
 
 Rows (``--rows``, comma list; default: all of them):
 
@@ -478,6 +480,24 @@ def budget_flags(ctx):
             + (f" --patience {ctx['patience']}" if ctx["patience"] else ""))
 
 
+def page_stem(ctx):
+    """File stem of the table's page (``--page``; default ``recommenders_<dataset>``)."""
+    return ctx.get("page") or f"recommenders_{ctx['dataset']}"
+
+
+def check_page(ctx):
+    """Refuse to write a page that holds the table of another setting (the main page of a
+    dataset keeps its own budget; a run at another ``--epochs`` / ``--patience`` names its
+    own ``--page``)."""
+    import re
+
+    path = RESULTS / f"{page_stem(ctx)}.md"
+    found = re.search(r"^Split: .*? Setting: ([^.\n]*)\.", path.read_text(), re.M) if path.exists() else None
+    if found and found.group(1) != ctx["config"]:
+        raise SystemExit(f"{path.name} holds the table of setting {found.group(1)!r}, this run's is "
+                         f"{ctx['config']!r}: pass --page NAME to write its table to NAME.md")
+
+
 def report(store, ctx):
     config = ctx["config"]
     rows = [r for r in store.rows if r["config"] == config]
@@ -485,6 +505,7 @@ def report(store, ctx):
         present = sorted({r["config"] for r in store.rows})
         raise SystemExit(f"no rows with setting {config!r} in {store.path.name}; settings present: "
                          f"{present} (pass the same --epochs/--patience as the runs)")
+    check_page(ctx)
     order = [r for r in all_rows()] + sorted({r["row"] for r in rows} - set(all_rows()))
     table, eff = [], []
     for row in order:
@@ -516,7 +537,7 @@ def report(store, ctx):
         f"# Recommenders on {ctx['dataset']}: quality side by side",
         "",
         f"Command: `python benchmarks/bench_recommenders.py --dataset {ctx['dataset']}{budget_flags(ctx)} "
-        "--seeds 0,1,2` "
+        + (f"--page {ctx['page']} " if ctx.get("page") else "") + "--seeds 0,1,2` "
         f"(rows appended over several sittings; raw runs in `recommenders_{ctx['dataset']}.jsonl`).",
         "Machine(s): " + "; ".join(machines) + ".",
         f"Split: leave-last-out, history ≤ 20, {split.n_users} users, {ctx['n_items']} items; full "
@@ -542,13 +563,13 @@ def report(store, ctx):
     ]
     if eff:
         lines += ["", "## Efficiency (first seed)", "", markdown_table(eff)]
-    notes = RESULTS / f"recommenders_{ctx['dataset']}_notes.md"
+    notes = RESULTS / f"{page_stem(ctx)}_notes.md"
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]
-    path = RESULTS / f"recommenders_{ctx['dataset']}.md"
+    path = RESULTS / f"{page_stem(ctx)}.md"
     path.write_text("\n".join(lines) + "\n")
     try:
-        plot(table, RESULTS / f"recommenders_{ctx['dataset']}.png", ctx["dataset"])
+        plot(table, RESULTS / f"{page_stem(ctx)}.png", ctx["dataset"])
     except Exception as exc:  # noqa: BLE001 - the table is the result; the plot is a view of it
         print(f"[plot] skipped: {exc!r}")
     return path
@@ -589,6 +610,9 @@ def main(argv=None):
                     help="epoch cap of every model (default: each estimator's own, 100)")
     ap.add_argument("--patience", type=int, default=None,
                     help="early-stopping patience of every model (default: each estimator's own)")
+    ap.add_argument("--page", default=None,
+                    help="file stem of the table's page in docs/results (default recommenders_<dataset>; a page "
+                         "holding another setting's table is never overwritten)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads on CPU")
     ap.add_argument("--efficiency", action="store_true", help="also measure speed and memory of SID rows")
@@ -608,11 +632,12 @@ def main(argv=None):
                counts=train_item_counts(split, ds.n_items), max_epochs=args.epochs,
                patience=args.patience, device=args.device, verbose=args.verbose,
                efficiency=args.efficiency, machine=machine_line(),
-               K=100 if ds.n_items >= 5000 else 32,
+               K=100 if ds.n_items >= 5000 else 32, page=args.page,
                config="package defaults" + (f", max_epochs {args.epochs}" if args.epochs else "")
                + (f", patience {args.patience}" if args.patience else ""))
     store = Store(RESULTS / f"recommenders_{args.dataset}.jsonl")
     if not args.report:
+        check_page(ctx)  # before any training, not after the first row
         from functools import cache
 
         from sksid.features import item_features

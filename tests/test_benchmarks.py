@@ -167,7 +167,8 @@ def test_recommender_benchmark_caches_each_epoch_budget_apart(monkeypatch, tmp_p
     seqs = [list(rng.choice(60, size=6, replace=False)) for _ in range(16)]
     monkeypatch.setattr(br, "load_dataset", lambda name: SimpleNamespace(sequences=seqs, n_items=60))
     br.main(["--rows", "sasrec", "--seeds", "0", "--epochs", "1", "--threads", "1"])
-    br.main(["--rows", "sasrec", "--seeds", "0", "--epochs", "2", "--patience", "7", "--threads", "1"])
+    br.main(["--rows", "sasrec", "--seeds", "0", "--epochs", "2", "--patience", "7", "--threads", "1",
+             "--page", "other"])
     one = br.joblib.load(bench / "epochs1" / "seed0" / "sasrec.joblib")
     two = br.joblib.load(bench / "epochs2-patience7" / "seed0" / "sasrec.joblib")
     assert (len(one.history_), len(two.history_), two.patience) == (1, 2, 7)
@@ -196,6 +197,16 @@ def test_recommender_benchmark_report_keeps_its_setting_and_refuses_an_empty_tab
     with pytest.raises(SystemExit, match="settings present: .*patience 10"):
         br.main(["--report"])
     assert (tmp_path / "recommenders_movielens.md").read_text() == table
+    # rows of another setting: the page of the patience-10 table is not theirs
+    br.Store(tmp_path / "recommenders_movielens.jsonl").append(dict(row, config="package defaults, max_epochs 7"))
+    with pytest.raises(SystemExit, match="holds the table of setting 'package defaults, patience 10'"):
+        br.main(["--report", "--epochs", "7"])
+    with pytest.raises(SystemExit, match="pass --page"):   # refused before any training
+        br.main(["--rows", "mostpop", "--epochs", "7"])
+    assert (tmp_path / "recommenders_movielens.md").read_text() == table
+    br.main(["--report", "--epochs", "7", "--page", "recommenders_movielens_cap7"])
+    cap7 = (tmp_path / "recommenders_movielens_cap7.md").read_text()
+    assert "--epochs 7 --page recommenders_movielens_cap7 --seeds" in cap7 and "epoch cap 7" in cap7
 
 
 def test_curves_benchmark_reads_best_so_far_at_equal_epochs_and_seconds(monkeypatch, tmp_path):
