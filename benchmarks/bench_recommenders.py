@@ -1,7 +1,7 @@
 """Recommenders side by side: quality (3 seeds) and efficiency on one leave-last-out split.
 
     python benchmarks/bench_recommenders.py --dataset amazon --seeds 0,1,2
-    python benchmarks/bench_recommenders.py --dataset movielens --rows sasrec,intrr:adcsid --seeds 0
+    python benchmarks/bench_recommenders.py --dataset movielens --patience 10 --rows sasrec,intrr:adcsid --seeds 0
     python benchmarks/bench_recommenders.py --dataset amazon --report      # rebuild the tables only
     python benchmarks/bench_recommenders.py --dataset amazon --rows intrr:rqvae --seeds 0,1,2 --codes-only
                                         # fit and cache the rows' behaviour model and codes, no recommender
