@@ -155,7 +155,8 @@ def _setting(variant):
 # ---- cached, per-seed artefacts ------------------------------------------------------------
 def budget_tag(ctx):
     """Folder name of the table's epoch budget: ``""`` at the package defaults, else e.g.
-    ``"patience10"`` or ``"epochs50-patience10"`` (``ctx`` needs only ``"dataset"``)."""
+    ``"patience10"`` or ``"epochs50-patience10"`` (from ``ctx``'s ``max_epochs`` and
+    ``patience``, absent or None at the defaults)."""
     parts = [f"epochs{ctx['max_epochs']}" if ctx.get("max_epochs") else "",
              f"patience{ctx['patience']}" if ctx.get("patience") else ""]
     return "-".join(p for p in parts if p)
@@ -167,9 +168,10 @@ def cache_dir(dataset, seed, budget=""):
     table run with ``--epochs`` / ``--patience`` keeps its own folder (``budget``, see
     :func:`budget_tag`) and never reuses or overwrites the fits of another setting."""
     base = Path(os.environ.get("SKSID_CACHE_DIR", Path.home() / ".cache" / "sksid")).expanduser()
-    d = base / "bench" / dataset / (budget or ".") / f"seed{seed}"
+    d = base / "bench" / dataset
+    d = (d / budget if budget else d) / f"seed{seed}"
     d.mkdir(parents=True, exist_ok=True)
-    return Path(os.path.normpath(d))
+    return d
 
 
 def seed_dir(ctx, seed):
