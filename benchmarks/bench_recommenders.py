@@ -36,8 +36,9 @@ rebuilt page.
 Every row of every seed is one process-independent unit: the split is deterministic, the
 behaviour model (SASRec, whose item table the tokenizers quantise) and each tokenizer's
 codes are cached per seed under ``$SKSID_CACHE_DIR/bench`` (default
-``~/.cache/sksid/bench``; ``<dataset>/seed<N>`` at the package defaults, ``<dataset>/patience10/seed<N>``
-and the like under ``--epochs`` / ``--patience``, whose fits never mix with the defaults'), and each finished (row, seed) is **appended** to
+``~/.cache/sksid/bench``; ``<dataset>/seed<N>`` at the package defaults,
+``<dataset>/patience10/seed<N>`` and the like under ``--epochs`` / ``--patience``, whose fits
+never mix with the defaults'), and each finished (row, seed) is **appended** to
 ``docs/results/recommenders_<dataset>.jsonl``. The markdown table
 (``recommenders_<dataset>.md``, mean ± sd over the seeds present) and its plot are rebuilt
 from that file after every row, so a table can be built over several sittings and a row

@@ -153,6 +153,8 @@ def test_recommender_benchmark_caches_each_epoch_budget_apart(monkeypatch, tmp_p
     the package defaults (the defaults keep ``<dataset>/seed<N>``)."""
     from types import SimpleNamespace
 
+    import numpy as np
+
     import bench_recommenders as br
 
     monkeypatch.setenv("SKSID_CACHE_DIR", str(tmp_path / "cache"))
@@ -163,7 +165,7 @@ def test_recommender_benchmark_caches_each_epoch_budget_apart(monkeypatch, tmp_p
     assert br.model_path({"dataset": "movielens"}, "intrr:adcsid", 0) == bench / "seed0" / "model_intrr_adcsid.joblib"
     assert br.checkpoint_path({"dataset": "movielens", "patience": 10}, "tiger:rqvae", 2) == (
         bench / "patience10" / "seed2" / "checkpoint_tiger_rqvae")
-    rng = __import__("numpy").random.default_rng(0)
+    rng = np.random.default_rng(0)
     seqs = [list(rng.choice(60, size=6, replace=False)) for _ in range(16)]
     monkeypatch.setattr(br, "load_dataset", lambda name: SimpleNamespace(sequences=seqs, n_items=60))
     br.main(["--rows", "sasrec", "--seeds", "0", "--epochs", "1", "--threads", "1"])
