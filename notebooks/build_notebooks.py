@@ -208,7 +208,7 @@ what each of the paper's Table-3 ablation switches changes.
 
 **Stored outputs: a full-settings run** (package defaults: the tokenizer's own SASRec,
 then 100 ADC-SID epochs; the five ablation fits reuse the same SASRec item table; about
-10 minutes on a 2-core CPU). CI runs it with `SKSID_NOTEBOOK_SMALL=1` (a few epochs), whose
+6 minutes on one CPU thread). CI runs it with `SKSID_NOTEBOOK_SMALL=1` (a few epochs), whose
 numbers mean nothing."""),
     ("code", setup("""import os
 import time
@@ -458,7 +458,7 @@ tokenizer's parameters reuse its fit, so the 2 x 2 grid fits the tokenizer (and 
 twice instead of four times, and the refit of the best reuses it too.
 
 **Stored outputs: a full-settings run with reduced budgets** (SASRec 5 epochs, ADC-SID 20,
-IntRR 10 per candidate, about 20 minutes on a 2-core CPU; at the package defaults each
+IntRR 10 per candidate, about 9 minutes on one CPU thread; at the package defaults each
 tokenizer fit is a 6-minute SASRec + ADC-SID fit). CI runs it with
 `SKSID_NOTEBOOK_SMALL=1`, whose numbers mean nothing."""),
     ("code", setup("""import os
