@@ -147,6 +147,19 @@ def test_recommender_benchmark_codes_only_fits_each_rows_tokenizer_once(monkeypa
     assert not list(tmp_path.iterdir())   # no results file written
 
 
+def test_recommender_benchmark_pins_the_sid_rows_patience():
+    """The tables' SID rows keep the benchmark's fixed patience (10) when the package
+    default moves; ``--patience`` and ``--epochs`` still apply to every model."""
+    import bench_recommenders as br
+    from sksid import IntRRRecommender, TIGERRecommender
+
+    assert IntRRRecommender().patience == TIGERRecommender().patience == 15 != br.BENCH_SID_PATIENCE == 10
+    defaults = {"max_epochs": None, "patience": None}
+    assert br.stopping_kwargs(defaults, "intrr") == br.stopping_kwargs(defaults, "tiger") == {"patience": 10}
+    assert br.stopping_kwargs({"max_epochs": 10, "patience": None}, "tiger") == {"max_epochs": 10, "patience": 10}
+    assert br.stopping_kwargs({"max_epochs": None, "patience": 7}, "intrr") == {"patience": 7}
+
+
 def test_recommender_benchmark_caches_each_epoch_budget_apart(monkeypatch, tmp_path):
     """The per-seed cache (SASRec, codes, models, checkpoints) has one folder per epoch
     budget: a ``--patience`` / ``--epochs`` run neither reuses nor overwrites the fits of

@@ -44,8 +44,9 @@ class TIGERRecommender(SIDRecommenderBase):
         Epoch cap; early stopping usually ends the fit sooner.
     lr : float, default=1e-3
         AdamW learning rate.
-    patience : int, default=10
-        Early stopping on validation NDCG@10 (beam search), epochs without improvement.
+    patience : int, default=15
+        Early stopping on validation NDCG@10 (beam search), epochs without improvement;
+        the same rule as :class:`~sksid.IntRRRecommender` (10 before).
     {training}
     n_items : int or None, default=None
         Catalogue size; the codes define it (one row per item), so a value that differs
@@ -80,7 +81,7 @@ class TIGERRecommender(SIDRecommenderBase):
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
                  max_len=20, code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20, top_k=10, max_epochs=100, max_time=None,
-                 batch_size=256, lr=1e-3, weight_decay=0.0, lr_schedule="constant", patience=10, validation_fraction=0.1,
+                 batch_size=256, lr=1e-3, weight_decay=0.0, lr_schedule="constant", patience=15, validation_fraction=0.1,
                  device="auto", random_state=None, verbose=0, compile="auto", checkpoint_dir=None, callbacks=None, n_items=None, exclude_seen=False, **kwargs):
         self.d_model = d_model
         self.n_layers = n_layers
