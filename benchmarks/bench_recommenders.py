@@ -193,7 +193,7 @@ def behaviour_model(ctx, seed):
     split = ctx["split"]
     stage(f"fitting SASRec seed {seed} (the behaviour model the tokenizers quantise; cached in {path.parent})")
     t0 = time.perf_counter()
-    kw = {k: ctx[k] for k in ("max_epochs", "patience") if ctx[k] is not None}
+    kw = stopping_kwargs(ctx, "sasrec")
     sas = SASRecRecommender(device=ctx["device"], random_state=seed, verbose=ctx["verbose"], **kw)
     sas.fit(split.X_train, split.y_train, eval_set=(split.X_valid, split.y_valid))
     fit_s = time.perf_counter() - t0
