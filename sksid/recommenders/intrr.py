@@ -22,8 +22,9 @@ class IntRRRecommender(SIDRecommenderBase):
 
     Every history item enters a causal transformer as a single token ``Σ_l c_l`` built
     by the Recursive Assignment Network (RAN) from the item's UID embedding and learned
-    per-level codebooks; the next item's SID is decoded level by level from the last
-    state ``h_u`` (level 1: ``h_u C_1ᵀ``; level l: ``MLP_l([C_{l-1}[y_{l-1}]; h_u]) C_lᵀ``)
+    per-level codebooks (plus the item's UID anchor ``e_i`` with ``uid_in_token=True``,
+    the default); the next item's SID is decoded level by level from the last state
+    ``h_u`` (level 1: ``h_u C_1ᵀ``; level l: ``MLP_l([C_{l-1}[y_{l-1}]; h_u]) C_lᵀ``)
     and ranked by constrained beam search over the catalogue's SIDs. Trained with
     ``L = L_rec + λ·L_aln`` (see ``docs/recommenders.md``).
 
@@ -48,9 +49,12 @@ class IntRRRecommender(SIDRecommenderBase):
         on the model's own argmax. Inference always conditions on the beam's codes.
     tau : float, default=1.0
         Temperature of the RAN assignment softmax.
-    uid_in_token : bool, default=False
+    uid_in_token : bool, default=True
         Add the item's UID anchor ``e_i`` to its history token (``Σ_l c_l + e_i``, beyond
-        the paper, where the anchor only steers the RAN's assignment).
+        the paper, where the anchor only steers the RAN's assignment; False is the paper's
+        token). On by default since 2026-12-06: with the UID head on it measured higher on
+        MovieLens-100k over 3 seeds and learned faster on Amazon Beauty at equal epochs
+        (``docs/recommenders.md``).
     uid_weight : float, default=1.0
         μ of the UID head (beyond the paper, where UIDs only anchor the input side): the
         user state also scores every item by its UID anchor, ``p_uid(i) ∝ exp(h_u · e_i /
@@ -141,7 +145,7 @@ class IntRRRecommender(SIDRecommenderBase):
 
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
                  max_len=20, alignment_weight=0.1, input_mode="redistribution",
-                 output_mode="teacher_forcing", tau=1.0, uid_in_token=False, uid_weight=1.0, anchor_init="random", conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
+                 output_mode="teacher_forcing", tau=1.0, uid_in_token=True, uid_weight=1.0, anchor_init="random", conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
                  top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=2e-3, weight_decay=0.0, lr_schedule="constant", patience=15,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
