@@ -37,10 +37,11 @@ from sksid.model_selection import leave_last_out, train_item_counts  # noqa: E40
 
 ROWS = ("MostPopular", "SASRec (the tokenizer's behaviour model)", "ADC-SID + IntRR (defaults)",
         "ADC-SID + IntRR, rec__code_weights=False")
-# rows run at earlier IntRR defaults (kept, labelled): before the learning rate moved from
-# 1e-3 to 2e-3, and before the UID head was switched on (uid_weight 0 -> 1)
-EARLIER = tuple(f"{r} [{what}, the earlier default]" for what in ("uid_weight=0", "IntRR lr 1e-3")
-                for r in ROWS[2:])
+# rows run at earlier IntRR defaults (kept, labelled): before the UID anchor joined the
+# history token (uid_in_token False -> True), before the UID head was switched on
+# (uid_weight 0 -> 1) and before the learning rate moved from 1e-3 to 2e-3
+EARLIER = tuple(f"{r} [{what}, the earlier default]"
+                for what in ("uid_in_token=False", "uid_weight=0", "IntRR lr 1e-3") for r in ROWS[2:])
 
 
 def write_report(store, dataset, n_users, n_items):

@@ -486,7 +486,8 @@ def row_label(row):
               "previous": ", previous-level conditioning", "noleaf": ", untrained disambiguation code",
               "unconstrained": ", full-codebook softmax", "entropy": ", levels by decreasing entropy",
               "uid": ", UID head (uid_weight=1)", "nouid": ", no UID head (uid_weight=0)", "budget": f", {BUDGET_S // 60}-minute budget",
-              "time": ", TIGER's wall-clock", "lr1e-3": ", lr=1e-3 (the earlier default)"}
+              "time": ", TIGER's wall-clock", "lr1e-3": ", lr=1e-3 (the earlier default)",
+              "uid_in_token=false": ", uid_in_token=False (the default before 2026-12-06)"}
     extra = "".join(labels.get(part, f", {part}") for part in variant_parts(variant))
     if dec:
         extra += {"exact": ", exact decoding (same fit)", "beam": ", beam 50 (same fit)"}[dec]

@@ -85,8 +85,8 @@ def report():
              "Command: `python benchmarks/diagnose_uid_mix.py --dataset movielens --seeds 0,1,2` and "
              "`--dataset amazon --models PATH`. Machine(s): "
              + "; ".join(sorted({r["machine"] for r in rows})) + ".",
-             "Every cell: NDCG@10 over the whole catalogue for one fitted model (trained at the default "
-             "`uid_weight=1`) scored with the SID levels' summed log-probabilities alone, the UID head's "
+             "Every cell: NDCG@10 over the whole catalogue for one fitted model (trained at "
+             "`uid_weight=1`, the default) scored with the SID levels' summed log-probabilities alone, the UID head's "
              "log-softmax alone, or the sum with the UID head weighted by μ at decoding only "
              "(`SID + 1·UID` is what `predict` ranks by). *valid*: the split's validation items (the "
              "second-to-last, never a training target); *test*: the last.", ""]
@@ -132,6 +132,7 @@ def main(argv=None):
     store = Store(STORE)
     for label, load in jobs:
         rec, path = load()
+        label += f", uid_in_token={bool(rec.uid_in_token)}"
         res = {"dataset": args.dataset, "label": label, "model": str(path), "epochs": int(rec.n_epochs_),
                "machine": machine_line()}
         for part in ("valid", "test"):

@@ -282,3 +282,12 @@ def test_uid_mix_diagnostic_at_mu_1_is_what_predict_ranks_by():
     assert res["SID + 1·UID"] == pytest.approx(ndcg_at_k(y, rec.predict(X), 10), abs=1e-9)
     with pytest.raises(ValueError, match="no UID head"):
         dm.score_variants(rec.set_params(uid_weight=0).fit(X, y, codes=codes), X, y)
+
+
+def test_recommender_benchmark_labels_rows_of_the_earlier_token():
+    """Rows fitted before ``uid_in_token`` became True carry the setting in their name and label."""
+    import bench_recommenders as br
+
+    assert br.parse_row("intrr:adcsid:uid_in_token=false+beam") == ("intrr", "adcsid", "uid_in_token=false")
+    assert br.row_label("intrr:adcsid:uid_in_token=false")[0] == \
+        "IntRR, uid_in_token=False (the default before 2026-12-06)"
