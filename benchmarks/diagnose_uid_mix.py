@@ -13,7 +13,8 @@ the model is trained once, at ``uid_weight=1``), and prints NDCG@10 for each.
 MovieLens-100k: the models are ``IntRRRecommender(random_state=seed)`` at the package
 defaults on the default pipeline's ADC-SID codes (the tokenizer of
 ``bench_intrr_options.py``, same cache), fitted once per seed and cached as
-``$SKSID_CACHE_DIR/options/intrr_default_seed<seed>.joblib``. Amazon Beauty: fitted IntRR
+``$SKSID_CACHE_DIR/options/intrr_default_seed<seed>.joblib`` (refitted when its parameters are
+no longer the package defaults). Amazon Beauty: fitted IntRR
 models that ``bench_recommenders.py`` cached (``--models``; a Beauty fit takes hours).
 Rows append to ``docs/results/uid_mix.jsonl``; ``--report`` rewrites ``uid_mix.md``.
 """
@@ -50,9 +51,12 @@ def movielens_model(data, split, seed):
     tok = tokenizer(data, split, seed)
     base = Path(os.environ.get("SKSID_CACHE_DIR", Path.home() / ".cache" / "sksid")).expanduser()
     path = base / "options" / f"intrr_default_seed{seed}.joblib"
+    fresh = IntRRRecommender(random_state=seed)
     if path.exists():
-        return joblib.load(path), str(path)
-    rec = IntRRRecommender(random_state=seed).fit(tok.transform(split.X_train), split.y_train)
+        rec = joblib.load(path)
+        if rec.get_params() == fresh.get_params():  # a fit at today's defaults, else refit
+            return rec, str(path)
+    rec = fresh.fit(tok.transform(split.X_train), split.y_train)
     joblib.dump(rec, path)
     return rec, str(path)
 
@@ -98,9 +102,11 @@ def report():
             for r in rs:
                 table.append({"part": part, "model": f"{r['label']} ({r['epochs']} epochs)",
                               **{n: f"{r[part][n]:.4f}" for n in names}})
-            if dataset == "movielens" and len(rs) > 1:  # the same setting over seeds
-                table.append({"part": part, "model": f"mean ± sd of {len(rs)}",
-                              **{n: mean_sd([r[part][n] for r in rs]) for n in names}})
+            for setting in (False, True):  # MovieLens: one model per seed, mean per setting
+                same = [r for r in rs if r.get("uid_in_token", False) == setting]
+                if dataset == "movielens" and len(same) > 1:
+                    table.append({"part": part, "model": f"mean ± sd of {len(same)}, uid_in_token={setting}",
+                                  **{n: mean_sd([r[part][n] for r in same]) for n in names}})
         lines += [f"## {dataset}", "", markdown_table(table), ""]
     path = STORE.with_suffix(".md")
     path.write_text("\n".join(lines))
@@ -133,7 +139,7 @@ def main(argv=None):
     for label, load in jobs:
         rec, path = load()
         label += f", uid_in_token={bool(rec.uid_in_token)}"
-        res = {"dataset": args.dataset, "label": label, "model": str(path), "epochs": int(rec.n_epochs_),
+        res = {"dataset": args.dataset, "label": label, "uid_in_token": bool(rec.uid_in_token), "model": str(path), "epochs": int(rec.n_epochs_),
                "machine": machine_line()}
         for part in ("valid", "test"):
             X, y = getattr(split, f"X_{part}"), np.asarray(getattr(split, f"y_{part}"))
