@@ -13,6 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 
 
+def cache_root() -> Path:
+    """Root of the benchmarks' caches: ``$SKSID_CACHE_DIR``, default ``~/.cache/sksid``."""
+    return Path(os.environ.get("SKSID_CACHE_DIR", Path.home() / ".cache" / "sksid")).expanduser()
+
+
 def amazon_path():
     """Amazon Beauty folder: $SKSID_AMAZON_BEAUTY, else ../shared/data/amazon-beauty if present."""
     env = os.environ.get("SKSID_AMAZON_BEAUTY")

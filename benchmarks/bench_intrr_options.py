@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine_line, markdown_table, Store  # noqa: E402
+from _common import RESULTS, cache_root, machine_line, markdown_table, Store  # noqa: E402
 
 from sksid import ADCSIDTokenizer, IntRRRecommender, SASRecRecommender  # noqa: E402
 from sksid.datasets import load_movielens_100k  # noqa: E402
@@ -40,7 +39,7 @@ STORE = RESULTS / "intrr_options_movielens.jsonl"
 
 
 def tokenizer(data, split, seed):
-    base = Path(os.environ.get("SKSID_CACHE_DIR", Path.home() / ".cache" / "sksid")).expanduser()
+    base = cache_root()
     path = base / "options" / f"movielens_tok_seed{seed}.joblib"
     if path.exists():
         return joblib.load(path)

@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -75,7 +74,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import mean_sd, RESULTS, load_dataset, machine_line, markdown_table, stage, Store  # noqa: E402
+from _common import cache_root, mean_sd, RESULTS, load_dataset, machine_line, markdown_table, stage, Store  # noqa: E402
 
 from sksid.metrics import ranking_report  # noqa: E402
 from sksid.model_selection import leave_last_out, train_item_counts  # noqa: E402
@@ -174,7 +173,7 @@ def cache_dir(dataset, seed, budget=""):
     artefact (SASRec, codes, fitted models, checkpoints) depends on the epoch budget, so a
     table run with ``--epochs`` / ``--patience`` keeps its own folder (``budget``, see
     :func:`budget_tag`) and never reuses or overwrites the fits of another setting."""
-    base = Path(os.environ.get("SKSID_CACHE_DIR", Path.home() / ".cache" / "sksid")).expanduser()
+    base = cache_root()
     d = base / "bench" / dataset
     d = (d / budget if budget else d) / f"seed{seed}"
     d.mkdir(parents=True, exist_ok=True)

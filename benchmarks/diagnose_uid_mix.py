@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, Store, load_dataset, machine_line, markdown_table, mean_sd  # noqa: E402
+from _common import RESULTS, Store, cache_root, load_dataset, machine_line, markdown_table, mean_sd  # noqa: E402
 
 from sksid.metrics import ndcg_at_k  # noqa: E402
 from sksid.model_selection import leave_last_out  # noqa: E402
@@ -49,7 +48,7 @@ def movielens_model(data, split, seed):
     from sksid import IntRRRecommender
 
     tok = tokenizer(data, split, seed)
-    base = Path(os.environ.get("SKSID_CACHE_DIR", Path.home() / ".cache" / "sksid")).expanduser()
+    base = cache_root()
     path = base / "options" / f"intrr_default_seed{seed}.joblib"
     fresh = IntRRRecommender(random_state=seed)
     if path.exists():
