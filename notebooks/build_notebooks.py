@@ -367,9 +367,11 @@ print("SID length", tok.codes_.shape[1], "| layout", tok.code_layout_)"""),
     ("md", "## Fit both with the same budget"),
     ("code", """epochs = 1 if SMALL else 15
 small_backbone = dict(d_model=16, n_layers=1, n_heads=2, head_dim=8, d_ff=32, validation_fraction=0.0) if SMALL else {}
-# IntRR without its UID head (uid_weight=0, the paper's IntRR): TIGER has no item-ID softmax,
-# so the two differ by the tokenisation alone
-models = {"IntRR": IntRRRecommender(max_epochs=epochs, uid_weight=0.0, random_state=SEED, **small_backbone),
+# the paper's IntRR: no UID head (uid_weight=0) and no UID anchor in the history token
+# (uid_in_token=False); TIGER has no item-ID embedding or softmax, so the two differ by the
+# tokenisation alone
+models = {"IntRR": IntRRRecommender(max_epochs=epochs, uid_weight=0.0, uid_in_token=False, random_state=SEED,
+                                    **small_backbone),
           "TIGER": TIGERRecommender(max_epochs=epochs, random_state=SEED, **small_backbone)}
 rows = {}
 for name, m in models.items():

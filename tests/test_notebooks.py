@@ -23,3 +23,21 @@ def test_notebook_runs(path, monkeypatch):
     images = sum("image/png" in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
                  for out in cell.get("outputs", []))
     assert images >= 3, "the notebook should show its plots"
+
+
+def test_notebooks_match_their_build_script():
+    """The committed notebooks hold the cells notebooks/build_notebooks.py writes (their
+    stored outputs may be older, but the code a reader sees is the code the script runs)."""
+    import importlib.util
+    script = NOTEBOOKS[0].parent / "build_notebooks.py"
+    spec = importlib.util.spec_from_file_location("build_notebooks", script)
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert sorted(build.NOTEBOOKS) == sorted(p.stem for p in NOTEBOOKS)
+    for path in NOTEBOOKS:
+        cells = nbformat.read(path, as_version=4).cells
+        expected = build.NOTEBOOKS[path.stem]
+        assert len(cells) == len(expected), path.name
+        for i, (cell, (kind, src)) in enumerate(zip(cells, expected)):
+            assert cell.cell_type == ("markdown" if kind == "md" else "code"), (path.name, i)
+            assert cell.source == src, f"{path.name} cell {i} differs from build_notebooks.py"
