@@ -460,7 +460,7 @@ tokenizer's parameters reuse its fit, so the 2 x 2 grid fits the tokenizer (and 
 twice instead of four times, and the refit of the best reuses it too.
 
 **Stored outputs: a full-settings run with reduced budgets** (SASRec 5 epochs, ADC-SID 20,
-IntRR 10 per candidate, about 9 minutes on one CPU thread; at the package defaults each
+IntRR 10 per candidate, about 10 minutes on one CPU thread: 10 min 38 s on 2026-12-06 beside another fit; at the package defaults each
 tokenizer fit is a 6-minute SASRec + ADC-SID fit). CI runs it with
 `SKSID_NOTEBOOK_SMALL=1`, whose numbers mean nothing."""),
     ("code", setup("""import os
