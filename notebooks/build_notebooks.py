@@ -523,12 +523,18 @@ NOTEBOOKS = {"quickstart": QUICKSTART, "adcsid_anatomy": ADCSID_ANATOMY,
              "intrr_anatomy": INTRR_ANATOMY, "grid_search": GRID_SEARCH}
 
 
-def build(name, execute=False, timeout=3600):
-    """Write notebooks/NAME.ipynb; with ``execute``, run it (full settings) and keep the outputs."""
+def notebook(name):
+    """The notebook NAME as this script writes it (cells and kernel, no outputs)."""
     nb = nbf.v4.new_notebook()
     nb.cells = [nbf.v4.new_markdown_cell(src) if kind == "md" else nbf.v4.new_code_cell(src)
                 for kind, src in NOTEBOOKS[name]]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def build(name, execute=False, timeout=3600):
+    """Write notebooks/NAME.ipynb; with ``execute``, run it (full settings) and keep the outputs."""
+    nb = notebook(name)
     path = HERE / f"{name}.ipynb"
     if execute:
         import nbclient
