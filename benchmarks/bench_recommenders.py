@@ -108,8 +108,12 @@ BENCH_SID_PATIENCE = 10
 TOK_NAMES = {"rqvae": "RQ-VAE", "rqkmeans": "RQ-KMeans", "opq": "OPQ", "adcsid": "ADC-SID"}
 
 
+# RecBole 1.2.1's SASRec: post-norm blocks, N(0, 0.02) initialisation, dropout 0.5
+SASREC_RECBOLE = "sasrec:norm_first=false:init_std=0.02:dropout=0.5"
+
+
 def all_rows():
-    rows = ["mostpop", "sasrec"]
+    rows = ["mostpop", "sasrec", SASREC_RECBOLE]
     for tok in TOKENIZERS:
         rows += [f"tiger:{tok}", f"intrr:{tok}"]
     rows += ["intrr:adcsid:noweights", "intrr:adcsid:weights", "tiger:adcsid:noweights",
@@ -129,6 +133,11 @@ def parse_row(row):
     parts = split_decoding(row)[0].split(":")
     if parts[0] in ("mostpop", "sasrec") and len(parts) == 1:
         return parts[0], None, ""
+    if parts[0] == "sasrec":  # "sasrec:dropout=0.5": a SASRec of its own, not the codes' behaviour model
+        bad = [v for v in parts[1:] if not _is_setting(v)]
+        if bad:
+            raise SystemExit(f"unknown variant {bad[0]!r} in {row!r}; SASRec rows take settings 'name=value'")
+        return "sasrec", None, ":".join(parts[1:])
     if len(parts) < 2 or parts[0] not in MODELS or parts[1] not in TOKENIZERS:
         raise SystemExit(f"unknown row {row!r}; rows look like 'sasrec' or 'intrr:adcsid[:variant...]'")
     for variant in parts[2:]:
@@ -396,9 +405,18 @@ def run_row(ctx, row, seed, store):
     if model == "mostpop":
         rec = MostPopular(top_k=max(KS)).fit(split.X_train, split.y_train)
         fit_s = time.perf_counter() - t0
-    elif model == "sasrec":
+    elif model == "sasrec" and not variant:
         rec, fit_s = behaviour_model(ctx, seed)
         rec.set_params(top_k=max(KS))
+    elif model == "sasrec":
+        rec = SASRecRecommender(**common, top_k=max(KS), **dict(_setting(v) for v in variant_parts(variant)))
+        stage(f"fitting {row} seed {seed} (epoch cap {rec.max_epochs}, patience {rec.patience}, "
+              f"checkpoints in {checkpoint_path(ctx, row, seed)})")
+        fit_s, sittings = fit_resumable(rec, checkpoint_path(ctx, row, seed), split.X_train, split.y_train,
+                                        eval_set=(split.X_valid, split.y_valid))
+        if sittings > 1:
+            extra["sittings"] = sittings
+        joblib.dump(rec, model_path(ctx, row, seed))
     else:
         codes, weights, info = codes_for(ctx, tok, seed)
         extra.update(codes_L=info["L"], collision_rate=info["collision_rate"], tok_fit_s=info["fit_s"])
@@ -479,7 +497,10 @@ def row_label(row):
     dec = split_decoding(row)[1]
     model, tok, variant = parse_row(row)
     if tok is None:
-        return {"mostpop": "MostPopular", "sasrec": "SASRec (CE)"}[model], "-"
+        name = {"mostpop": "MostPopular", "sasrec": "SASRec (CE)"}[model]
+        if row == SASREC_RECBOLE:
+            return name + ", RecBole's layout (norm_first=False, init_std=0.02, dropout=0.5)", "-"
+        return name + "".join(f", {part}" for part in variant_parts(variant)), "-"
     name = {"intrr": "IntRR", "tiger": "TIGER"}[model]
     labels = {"noweights": ", code_weights=False", "weights": ", code_weights=True",
               "previous": ", previous-level conditioning", "noleaf": ", untrained disambiguation code",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import os
 import re
 
@@ -412,6 +413,11 @@ class CPUFallbackMixin:
             if net is not None:
                 net.device = "cpu"
                 net.module_.to("cpu")
+        # a model pickled by an earlier sksid gains the parameters added since at their
+        # defaults (which reproduce the earlier behaviour), so get_params / clone still work
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.default is not inspect.Parameter.empty and name not in state:
+                state[name] = param.default
         self.__dict__.update(state)
 
 

@@ -51,6 +51,16 @@ def test_recommender_benchmark_rows_parse():
         br.parse_row("intrr:adcsid:nouid:nope")
     with pytest.raises(SystemExit, match="at most one"):
         br.parse_row("intrr:adcsid:budget:time")
+    # SASRec rows of their own take estimator settings (RecBole's layout is one of the rows)
+    assert br.parse_row(br.SASREC_RECBOLE) == ("sasrec", None, "norm_first=false:init_std=0.02:dropout=0.5")
+    assert br.SASREC_RECBOLE in br.all_rows()
+    assert br.row_label("sasrec:dropout=0.5") == ("SASRec (CE), dropout=0.5", "-")
+    assert "RecBole" in br.row_label(br.SASREC_RECBOLE)[0]
+    from sksid.recommenders import SASRecRecommender
+    assert {br._setting(v)[0] for v in br.variant_parts(br.parse_row(br.SASREC_RECBOLE)[2])} <= \
+        set(SASRecRecommender().get_params())
+    with pytest.raises(SystemExit, match="settings"):
+        br.parse_row("sasrec:noweights")
 
 
 def test_recommender_benchmark_variants_set_real_parameters():

@@ -137,3 +137,60 @@ def test_verbose_log_has_no_ansi_codes_off_a_terminal(capsys, synthetic_sequence
     out = capsys.readouterr()
     assert "train_loss" in out.out and "valid_ndcg" in out.out
     assert "\x1b[" not in out.out + out.err
+
+
+def test_post_norm_layout_is_recboles_block():
+    """``norm_first=False``: LayerNorm after each residual sum and over the item + position
+    sum, nothing after the last block; ``init_std`` draws weights from N(0, std)."""
+    from sksid.nn.sasrec import SASRecModule
+    from sksid.nn.transformer import CausalTransformer
+
+    torch.manual_seed(0)
+    post = CausalTransformer(d_model=32, n_layers=2, n_heads=2, d_ff=64, dropout=0.0,
+                             max_positions=8, norm_first=False, init_std=0.02).eval()
+    h = post(torch.randn(4, 8, 32) * 5)
+    # the last operation is a LayerNorm (weight 1, bias 0): every position is standardised
+    np.testing.assert_allclose(h.mean(-1).detach(), 0.0, atol=1e-5)
+    np.testing.assert_allclose(h.std(-1, unbiased=False).detach(), 1.0, atol=1e-3)
+    ws = [m.weight for m in post.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Embedding))]
+    assert abs(torch.cat([w.flatten() for w in ws]).std().item() - 0.02) < 0.002
+    assert all((m.bias == 0).all() for m in post.modules() if isinstance(m, torch.nn.Linear))
+    # BERT's feed-forward: no dropout between its two projections
+    assert isinstance(post.blocks[0].ff[2], torch.nn.Identity)
+    pre = CausalTransformer(d_model=32, n_layers=2, n_heads=2, d_ff=64, dropout=0.1, max_positions=8)
+    assert isinstance(pre.blocks[0].ff[2], torch.nn.Dropout)
+    assert abs(pre.pos.weight.std().item() - 1.0) < 0.2  # PyTorch's default N(0, 1) embedding
+    # the module leaves the item embedding un-normalised for the post-norm backbone
+    assert isinstance(SASRecModule(n_items=5, d_model=8, n_heads=2, norm_first=False).emb_ln, torch.nn.Identity)
+    assert isinstance(SASRecModule(n_items=5, d_model=8, n_heads=2).emb_ln, torch.nn.LayerNorm)
+
+
+def test_sasrec_recbole_layout_fits_clones_and_validates(synthetic_sequences):
+    X, y = synthetic_sequences
+    rec = tiny_sasrec(norm_first=False, init_std=0.02, dropout=0.5)
+    check_recommender(rec, X, y)
+    fitted = rec.fit(X, y)
+    assert fitted.net_.module_.backbone.norm_first is False
+    assert clone(fitted).get_params()["init_std"] == 0.02
+    a, b = tiny_sasrec(norm_first=False).fit(X, y), tiny_sasrec().fit(X, y)
+    assert not np.allclose(a.predict_scores(X[:3]), b.predict_scores(X[:3]))
+    for bad in (dict(init_std=0.0), dict(init_std=-1.0), dict(norm_first="no")):
+        with pytest.raises(ValueError, match="init_std|norm_first"):
+            tiny_sasrec(**bad).fit(X, y)
+
+
+def test_model_pickled_before_a_parameter_existed_loads_with_its_default(synthetic_sequences):
+    """Pickles from an earlier sksid lack the parameters added since: loading fills them
+    in at their defaults, so get_params / set_params / clone keep working."""
+    import pickle
+
+    X, y = synthetic_sequences
+    rec = tiny_sasrec().fit(X, y)
+    ref = rec.predict(X[:5])
+    state = rec.__getstate__()
+    del state["norm_first"], state["init_std"]  # as pickled before 2026-12-06
+    old = SASRecRecommender.__new__(SASRecRecommender)
+    old.__setstate__(state)
+    loaded = pickle.loads(pickle.dumps(old))
+    assert loaded.get_params()["norm_first"] is True and loaded.get_params()["init_std"] is None
+    np.testing.assert_array_equal(loaded.set_params(top_k=10).predict(X[:5]), ref)

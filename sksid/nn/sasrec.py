@@ -19,6 +19,13 @@ class SASRecModule(nn.Module):
     ----------
     n_items : int
     d_model, n_layers, n_heads, d_ff, dropout, max_len : transformer sizes.
+    norm_first : bool, default=True
+        Pre-norm blocks with a LayerNorm on the item embedding; False: post-norm blocks with
+        one LayerNorm over the item + position sum (RecBole's SASRec), see
+        :class:`~sksid.nn.transformer.CausalTransformer`.
+    init_std : float or None, default=None
+        N(0, init_std) initialisation of the backbone's weights (RecBole: 0.02); None keeps
+        PyTorch's defaults. The item table is N(0, 0.02) either way.
 
     Examples
     --------
@@ -30,15 +37,18 @@ class SASRecModule(nn.Module):
 
     data_parallel = True  # sksid.distributed may split its batches over processes
 
-    def __init__(self, n_items, d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2, max_len=20):
+    def __init__(self, n_items, d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2, max_len=20,
+                 norm_first=True, init_std=None):
         super().__init__()
         self.n_items = n_items
         self.item_emb = nn.Embedding(n_items + 1, d_model, padding_idx=n_items)
         nn.init.normal_(self.item_emb.weight, std=0.02)
         with torch.no_grad():
             self.item_emb.weight[n_items].zero_()
-        self.emb_ln = nn.LayerNorm(d_model)
-        self.backbone = CausalTransformer(d_model, n_layers, n_heads, d_ff, dropout, max_len)
+        # post-norm: the backbone normalises the item + position sum instead
+        self.emb_ln = nn.LayerNorm(d_model) if norm_first else nn.Identity()
+        self.backbone = CausalTransformer(d_model, n_layers, n_heads, d_ff, dropout, max_len,
+                                          norm_first=norm_first, init_std=init_std)
 
     def _embed(self, items):
         idx = torch.where(items < 0, torch.full_like(items, self.n_items), items)

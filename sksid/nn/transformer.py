@@ -1,20 +1,25 @@
 """Causal transformer backbone shared by SASRec, IntRR and TIGER.
 
-Pre-norm blocks on :func:`torch.nn.functional.scaled_dot_product_attention` with
-``is_causal=True``. Inputs are right-padded (see :mod:`sksid.sequences`), so a real
-position never attends to padding and the fused attention kernels apply.
+Blocks on :func:`torch.nn.functional.scaled_dot_product_attention` with
+``is_causal=True``: pre-norm by default, or post-norm (``norm_first=False``: the
+original Transformer/BERT block that SASRec and RecBole's implementation use). Inputs are
+right-padded (see :mod:`sksid.sequences`), so a real position never attends to padding
+and the fused attention kernels apply.
 """
 from __future__ import annotations
 
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["CausalTransformer", "gather_last"]
+__all__ = ["CausalTransformer", "gather_last", "init_normal_"]
 
 
 class _Block(nn.Module):
-    def __init__(self, d_model, n_heads, d_ff, dropout, head_dim=None):
+    norm_first = True  # class default: modules pickled before the option existed load as pre-norm
+
+    def __init__(self, d_model, n_heads, d_ff, dropout, head_dim=None, norm_first=True):
         super().__init__()
+        self.norm_first = norm_first
         head_dim = head_dim or d_model // n_heads
         self.n_heads, self.head_dim = n_heads, head_dim
         inner = n_heads * head_dim
@@ -22,21 +27,29 @@ class _Block(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * inner)
         self.proj = nn.Linear(inner, d_model)
         self.ln2 = nn.LayerNorm(d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(),
+            # post-norm follows BERT/RecBole: dropout only after the second projection
+            nn.Dropout(dropout) if norm_first else nn.Identity(), nn.Linear(d_ff, d_model))
         self.drop = nn.Dropout(dropout)
         self.attn_dropout = dropout
 
-    def forward(self, x):
+    def _attend(self, x):
         B, T, _ = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         a = F.scaled_dot_product_attention(
             q, k, v, is_causal=True, dropout_p=self.attn_dropout if self.training else 0.0)
-        x = x + self.drop(self.proj(a.transpose(1, 2).reshape(B, T, -1)))
-        return x + self.drop(self.ff(self.ln2(x)))
+        return self.drop(self.proj(a.transpose(1, 2).reshape(B, T, -1)))
+
+    def forward(self, x):
+        if self.norm_first:
+            x = x + self._attend(self.ln1(x))
+            return x + self.drop(self.ff(self.ln2(x)))
+        x = self.ln1(x + self._attend(x))
+        return self.ln2(x + self.drop(self.ff(x)))
 
 
 class CausalTransformer(nn.Module):
-    """Stack of pre-norm causal self-attention blocks with learned positions.
+    """Stack of causal self-attention blocks with learned positions.
 
     Parameters
     ----------
@@ -49,6 +62,15 @@ class CausalTransformer(nn.Module):
     head_dim : int, optional
         Per-head width (default ``d_model // n_heads``); IntRR's reference uses 6 x 64
         heads on ``d_model=256``.
+    norm_first : bool, default=True
+        Pre-norm blocks (LayerNorm inside each residual branch, one final LayerNorm). False:
+        post-norm blocks as in SASRec's original and RecBole's implementation (LayerNorm
+        after each residual sum, and over the item + position embedding sum at the input;
+        no dropout inside the feed-forward branch). The input then should not be
+        normalised already.
+    init_std : float or None, default=None
+        None: PyTorch's default initialisation. A float: every Linear and Embedding weight
+        drawn from N(0, init_std) and Linear biases zero (RecBole and BERT use 0.02).
 
     Examples
     --------
@@ -58,23 +80,44 @@ class CausalTransformer(nn.Module):
     torch.Size([3, 5, 8])
     """
 
+    norm_first = True  # class default: modules pickled before the option existed load as pre-norm
+
     def __init__(self, d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2, max_positions=50,
-                 head_dim=None):
+                 head_dim=None, norm_first=True, init_std=None):
         super().__init__()
+        self.norm_first = norm_first
         self.pos = nn.Embedding(max_positions, d_model)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(_Block(d_model, n_heads, d_ff, dropout, head_dim) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(_Block(d_model, n_heads, d_ff, dropout, head_dim, norm_first)
+                                    for _ in range(n_layers))
+        # pre-norm: the final LayerNorm; post-norm: the LayerNorm over the input embedding sum
         self.ln_f = nn.LayerNorm(d_model)
         self.max_positions = max_positions
+        if init_std is not None:
+            init_normal_(self, init_std)
 
     def forward(self, x):
         T = x.shape[1]
         if T > self.max_positions:
             raise ValueError(f"sequence of {T} tokens exceeds max_positions={self.max_positions}")
-        x = self.drop(x + self.pos.weight[:T])
+        x = x + self.pos.weight[:T]
+        if not self.norm_first:
+            x = self.ln_f(x)
+        x = self.drop(x)
         for blk in self.blocks:
             x = blk(x)
-        return self.ln_f(x)
+        return self.ln_f(x) if self.norm_first else x
+
+
+def init_normal_(module, std):
+    """BERT/RecBole initialisation in place: every Linear and Embedding weight of ``module``
+    drawn from N(0, ``std``), Linear biases zero (LayerNorms keep weight 1, bias 0)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=std)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+    return module
 
 
 def gather_last(hidden, lengths):
