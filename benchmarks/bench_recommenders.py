@@ -173,7 +173,8 @@ def budget_tag(ctx):
     ``"patience10"`` or ``"epochs50-patience10"`` (from ``ctx``'s ``max_epochs`` and
     ``patience``, absent or None at the defaults)."""
     parts = [f"epochs{ctx['max_epochs']}" if ctx.get("max_epochs") else "",
-             f"patience{ctx['patience']}" if ctx.get("patience") else ""]
+             f"patience{ctx['patience']}" if ctx.get("patience") else "",
+             f"behaviour-{ctx['behaviour'].replace(':', '_')}" if ctx.get("behaviour") else ""]
     return "-".join(p for p in parts if p)
 
 
@@ -194,15 +195,34 @@ def seed_dir(ctx, seed):
     return cache_dir(ctx["dataset"], seed, budget_tag(ctx))
 
 
+def behaviour_settings(ctx):
+    """SASRec settings of the behaviour model (``--behaviour``, e.g. ``"dropout=0.5"``; {} at the defaults)."""
+    return dict(_setting(v) for v in variant_parts(ctx.get("behaviour") or ""))
+
+
 def behaviour_model(ctx, seed):
     path = seed_dir(ctx, seed) / "sasrec.joblib"
     if path.exists():
         return joblib.load(path), json.loads(path.with_suffix(".json").read_text())["fit_s"]
     split = ctx["split"]
+    # the same SASRec fitted as the row "sasrec:<settings>" of the table without --behaviour
+    # (same seed, settings and stopping rule: the same fit) is reused, not trained again
+    row = "sasrec:" + ctx["behaviour"] if ctx.get("behaviour") else None
+    fitted = model_path(dict(ctx, behaviour=None), row, seed) if row else None
+    if fitted is not None and fitted.exists():
+        stage(f"SASRec seed {seed}: the behaviour model is the fitted row {row} ({fitted})")
+        sas = joblib.load(fitted)
+        ref = Store(RESULTS / f"recommenders_{ctx['dataset']}.jsonl").find(
+            row, seed, ctx["config"].split(", behaviour SASRec")[0])
+        joblib.dump(sas, path)
+        fit_s = ref["fit_s"] if ref else float("nan")
+        path.with_suffix(".json").write_text(json.dumps({"fit_s": fit_s}))
+        return sas, fit_s
     stage(f"fitting SASRec seed {seed} (the behaviour model the tokenizers quantise; cached in {path.parent})")
     t0 = time.perf_counter()
     kw = stopping_kwargs(ctx, "sasrec")
-    sas = SASRecRecommender(device=ctx["device"], random_state=seed, verbose=ctx["verbose"], **kw)
+    sas = SASRecRecommender(device=ctx["device"], random_state=seed, verbose=ctx["verbose"], **kw,
+                            **behaviour_settings(ctx))
     sas.fit(split.X_train, split.y_train, eval_set=(split.X_valid, split.y_valid))
     fit_s = time.perf_counter() - t0
     joblib.dump(sas, path)
@@ -532,7 +552,7 @@ def check_page(ctx):
     import re
 
     path = RESULTS / f"{page_stem(ctx)}.md"
-    found = re.search(r"^Split: .*? Setting: ([^.\n]*)\.", path.read_text(), re.M) if path.exists() else None
+    found = re.search(r"^Split: .*? Setting: (.*)\.$", path.read_text(), re.M) if path.exists() else None
     if found and found.group(1) != ctx["config"]:
         raise SystemExit(f"{path.name} holds the table of setting {found.group(1)!r}, this run's is "
                          f"{ctx['config']!r}: pass --page NAME to write its table to NAME.md")
@@ -661,6 +681,10 @@ def main(argv=None):
     ap.add_argument("--report", action="store_true", help="only rebuild the table from the results file")
     ap.add_argument("--codes-only", action="store_true",
                     help="only fit and cache the behaviour model and the codes the rows use (no recommender)")
+    ap.add_argument("--behaviour", default=None,
+                    help="SASRec settings of the behaviour model the tokenizers quantise, e.g. "
+                         "'norm_first=false:init_std=0.02:dropout=0.5' (default: SASRec's defaults); "
+                         "its fits and table keep their own cache folder and setting (pass --page)")
     ap.add_argument("--verbose", type=int, default=0)
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -675,7 +699,11 @@ def main(argv=None):
                efficiency=args.efficiency, machine=machine_line(),
                K=100 if ds.n_items >= 5000 else 32, page=args.page,
                config="package defaults" + (f", max_epochs {args.epochs}" if args.epochs else "")
-               + (f", patience {args.patience}" if args.patience else ""))
+               + (f", patience {args.patience}" if args.patience else "")
+               + (f", behaviour SASRec {args.behaviour}" if args.behaviour else ""),
+               behaviour=args.behaviour)
+    if args.behaviour:
+        parse_row("sasrec:" + args.behaviour)  # settings 'name=value', else a clear error
     store = Store(RESULTS / f"recommenders_{args.dataset}.jsonl")
     if not args.report:
         check_page(ctx)  # before any training, not after the first row

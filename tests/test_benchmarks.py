@@ -301,3 +301,36 @@ def test_recommender_benchmark_labels_rows_of_the_earlier_token():
     assert br.parse_row("intrr:adcsid:uid_in_token=false+beam") == ("intrr", "adcsid", "uid_in_token=false")
     assert br.row_label("intrr:adcsid:uid_in_token=false")[0] == \
         "IntRR, uid_in_token=False (the default before 2026-12-06)"
+
+
+def test_recommender_benchmark_behaviour_model_settings_keep_their_own_cache(monkeypatch, tmp_path):
+    """``--behaviour SETTINGS`` fits the SASRec the tokenizers quantise with those settings, in
+    its own cache folder and setting, reusing the table's fitted ``sasrec:SETTINGS`` row."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import bench_recommenders as br
+
+    monkeypatch.setenv("SKSID_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(br, "RESULTS", tmp_path)
+    bench = tmp_path / "cache" / "bench" / "movielens"
+    assert br.budget_tag({"patience": 10, "behaviour": "dropout=0.5:init_std=0.02"}) == \
+        "patience10-behaviour-dropout=0.5_init_std=0.02"
+    assert br.behaviour_settings({"behaviour": "norm_first=false:dropout=0.5"}) == {"norm_first": False, "dropout": 0.5}
+    rng = np.random.default_rng(0)
+    seqs = [list(rng.choice(60, size=6, replace=False)) for _ in range(16)]
+    monkeypatch.setattr(br, "load_dataset", lambda name: SimpleNamespace(sequences=seqs, n_items=60))
+    br.main(["--rows", "sasrec:norm_first=false:dropout=0.5", "--seeds", "0", "--epochs", "1", "--threads", "1"])
+    br.main(["--rows", "sasrec", "--seeds", "0", "--epochs", "1", "--threads", "1",
+             "--behaviour", "norm_first=false:dropout=0.5", "--page", "behaviour"])
+    sas = br.joblib.load(bench / "epochs1-behaviour-norm_first=false_dropout=0.5" / "seed0" / "sasrec.joblib")
+    row = br.joblib.load(bench / "epochs1" / "seed0" / "model_sasrec_norm_first=false_dropout=0.5.joblib")
+    assert (sas.norm_first, sas.dropout) == (False, 0.5)
+    np.testing.assert_array_equal(sas.item_embeddings_, row.item_embeddings_)  # reused, not refitted
+    assert not (bench / "epochs1" / "seed0" / "sasrec.joblib").exists()
+    configs = {json.loads(line)["config"] for line in (tmp_path / "recommenders_movielens.jsonl").open()}
+    assert configs == {"package defaults, max_epochs 1",
+                       "package defaults, max_epochs 1, behaviour SASRec norm_first=false:dropout=0.5"}
+    with pytest.raises(SystemExit, match="settings"):
+        br.main(["--rows", "sasrec", "--behaviour", "nope", "--page", "x"])
