@@ -167,6 +167,18 @@ def _setting(variant):
         return name, value
 
 
+def _settings(variant):
+    """``"norm_first=false:dropout=0.5"`` -> ``{"norm_first": False, "dropout": 0.5}``."""
+    return dict(_setting(v) for v in variant_parts(variant))
+
+
+def config_string(max_epochs=None, patience=None, behaviour=None):
+    """The table's setting, the key that keeps rows of different budgets apart in the results file."""
+    return ("package defaults" + (f", max_epochs {max_epochs}" if max_epochs else "")
+            + (f", patience {patience}" if patience else "")
+            + (f", behaviour SASRec {behaviour}" if behaviour else ""))
+
+
 # ---- cached, per-seed artefacts ------------------------------------------------------------
 def budget_tag(ctx):
     """Folder name of the table's epoch budget: ``""`` at the package defaults, else e.g.
@@ -197,7 +209,7 @@ def seed_dir(ctx, seed):
 
 def behaviour_settings(ctx):
     """SASRec settings of the behaviour model (``--behaviour``, e.g. ``"dropout=0.5"``; {} at the defaults)."""
-    return dict(_setting(v) for v in variant_parts(ctx.get("behaviour") or ""))
+    return _settings(ctx.get("behaviour") or "")
 
 
 def behaviour_model(ctx, seed):
@@ -213,7 +225,7 @@ def behaviour_model(ctx, seed):
         stage(f"SASRec seed {seed}: the behaviour model is the fitted row {row} ({fitted})")
         sas = joblib.load(fitted)
         ref = Store(RESULTS / f"recommenders_{ctx['dataset']}.jsonl").find(
-            row, seed, ctx["config"].split(", behaviour SASRec")[0])
+            row, seed, config_string(ctx.get("max_epochs"), ctx.get("patience")))
         joblib.dump(sas, path)
         fit_s = ref["fit_s"] if ref else float("nan")
         path.with_suffix(".json").write_text(json.dumps({"fit_s": fit_s}))
@@ -388,6 +400,15 @@ def fit_resumable(rec, folder, *args, **kwargs):
     return total, len(sittings)
 
 
+def fit_row_resumable(ctx, row, seed, rec, extra, *args, **kwargs):
+    """:func:`fit_resumable` in the row's checkpoint folder; records the number of sittings
+    in ``extra`` when there was more than one (the returned seconds are summed over them)."""
+    fit_s, sittings = fit_resumable(rec, checkpoint_path(ctx, row, seed), *args, **kwargs)
+    if sittings > 1:
+        extra["sittings"] = sittings
+    return fit_s
+
+
 def redecode_row(ctx, row, seed, store):
     """Row ``<base>+<decoding>``: the saved fitted model of row ``<base>`` (same seed),
     predicting with another ``decoding``; no training (its fit_s/epochs are the base's)."""
@@ -429,13 +450,11 @@ def run_row(ctx, row, seed, store):
         rec, fit_s = behaviour_model(ctx, seed)
         rec.set_params(top_k=max(KS))
     elif model == "sasrec":
-        rec = SASRecRecommender(**common, top_k=max(KS), **dict(_setting(v) for v in variant_parts(variant)))
+        rec = SASRecRecommender(**common, top_k=max(KS), **_settings(variant))
         stage(f"fitting {row} seed {seed} (epoch cap {rec.max_epochs}, patience {rec.patience}, "
               f"checkpoints in {checkpoint_path(ctx, row, seed)})")
-        fit_s, sittings = fit_resumable(rec, checkpoint_path(ctx, row, seed), split.X_train, split.y_train,
-                                        eval_set=(split.X_valid, split.y_valid))
-        if sittings > 1:
-            extra["sittings"] = sittings
+        fit_s = fit_row_resumable(ctx, row, seed, rec, extra, split.X_train, split.y_train,
+                                  eval_set=(split.X_valid, split.y_valid))
         joblib.dump(rec, model_path(ctx, row, seed))
     else:
         codes, weights, info = codes_for(ctx, tok, seed)
@@ -477,9 +496,7 @@ def run_row(ctx, row, seed, store):
             rec.fit(*fit_args, **fit_kw)
             fit_s = time.perf_counter() - t0
         else:
-            fit_s, sittings = fit_resumable(rec, checkpoint_path(ctx, row, seed), *fit_args, **fit_kw)
-            if sittings > 1:
-                extra["sittings"] = sittings  # fit_s: summed over them
+            fit_s = fit_row_resumable(ctx, row, seed, rec, extra, *fit_args, **fit_kw)
         extra.update(decoding="exact" if rec._decodes_exactly(rec.net_.module_) else "beam 50",
                      tokens_per_seq=rec.max_len * rec.tokens_per_item_, backbone=rec.backbone_)
         joblib.dump(rec, model_path(ctx, row, seed))  # for the "<row>+exact" rows
@@ -698,10 +715,7 @@ def main(argv=None):
                patience=args.patience, device=args.device, verbose=args.verbose,
                efficiency=args.efficiency, machine=machine_line(),
                K=100 if ds.n_items >= 5000 else 32, page=args.page,
-               config="package defaults" + (f", max_epochs {args.epochs}" if args.epochs else "")
-               + (f", patience {args.patience}" if args.patience else "")
-               + (f", behaviour SASRec {args.behaviour}" if args.behaviour else ""),
-               behaviour=args.behaviour)
+               config=config_string(args.epochs, args.patience, args.behaviour), behaviour=args.behaviour)
     if args.behaviour:
         parse_row("sasrec:" + args.behaviour)  # settings 'name=value', else a clear error
     store = Store(RESULTS / f"recommenders_{args.dataset}.jsonl")
