@@ -120,10 +120,13 @@ def test_bad_input(cls, ml_small, codes):
         pickle.loads(pickle.dumps(rec)).set_params(top_k=N_ITEMS + 1, beam_width=N_ITEMS + 1).predict(X[:2])
 
 
+@pytest.mark.parametrize("norm_first", [True, False])
 @pytest.mark.parametrize("cls", SID_CLASSES)
-def test_exhaustive_beam_equals_brute_force_on_trained_model(cls, ml_small):
+def test_exhaustive_beam_equals_brute_force_on_trained_model(cls, norm_first, ml_small):
+    """Beam search (TIGER: key/value-cached prefill and steps) ranks as scoring every item
+    with the full model, in both backbone layouts."""
     codes = _codes(N_ITEMS, 2, 48, seed=1)  # 2 levels + disambiguation on a tiny trained model
-    rec = cls(**TINY, top_k=5, beam_width=5).fit(ml_small["X_train"][:60], ml_small["y_train"][:60],
+    rec = cls(**TINY, top_k=5, beam_width=5, norm_first=norm_first).fit(ml_small["X_train"][:60], ml_small["y_train"][:60],
                                                  codes=codes)
     m = rec.net_.module_.eval()
     from sksid.sequences import pad_histories
@@ -318,3 +321,23 @@ def test_same_random_state_same_model_with_two_threads():
         torch.set_num_threads(threads)
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
     assert torch.are_deterministic_algorithms_enabled() == before
+
+
+@pytest.mark.parametrize("cls", SID_CLASSES)
+def test_post_norm_layout(cls, ml_small, codes):
+    """``norm_first=False, init_std=0.02``: SASRec/RecBole's post-norm backbone (no token
+    LayerNorm before it), N(0, 0.02) weights; fits, clones, validates, and is a different model."""
+    X, y = ml_small["X_train"][:300], ml_small["y_train"][:300]
+    rec = cls(**TINY, norm_first=False, init_std=0.02).fit(X, y, codes=codes)
+    m = rec.net_.module_
+    assert m.backbone.norm_first is False and isinstance(m.emb_ln, torch.nn.Identity)
+    assert abs(m.backbone.blocks[0].qkv.weight.std().item() - 0.02) < 0.004
+    assert clone(rec).get_params()["init_std"] == 0.02
+    ref = cls(**TINY).fit(X, y, codes=codes)
+    assert isinstance(ref.net_.module_.emb_ln, torch.nn.LayerNorm)
+    assert not np.allclose(rec.recommend(X[:3])[1], ref.recommend(X[:3])[1])
+    # decoding paths agree on the post-norm model too (token table vs per-call tokens)
+    np.testing.assert_array_equal(rec.predict(X[:20]), pickle.loads(pickle.dumps(rec)).predict(X[:20]))
+    for bad in (dict(init_std=0.0), dict(norm_first="no")):
+        with pytest.raises(ValueError, match="init_std|norm_first"):
+            cls(**TINY, **bad).fit(X, y, codes=codes)

@@ -66,6 +66,13 @@ class IntRRModule(nn.Module):
         and decoding ranks by ``Σ_l log p_l + μ · log p_uid(i)``. 0 disables it.
     uid_init : array-like of shape (n_items, d_model), optional
         Initial UID embeddings (:class:`~sksid.nn.ran.RAN`).
+    norm_first : bool, default=True
+        Pre-norm blocks with a LayerNorm on each token; False: post-norm blocks with one
+        LayerNorm over the token + position sum (SASRec's original and RecBole's layout),
+        see :class:`~sksid.nn.transformer.CausalTransformer`.
+    init_std : float or None, default=None
+        N(0, init_std) initialisation of the backbone's weights (RecBole: 0.02); None keeps
+        PyTorch's defaults. The RAN's tables keep their own initialisation.
 
     Examples
     --------
@@ -80,7 +87,8 @@ class IntRRModule(nn.Module):
                  n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, alignment_weight=0.1,
                  input_mode="redistribution", output_mode="teacher_forcing", tau=1.0,
                  use_code_weights=True, conditioning="prefix", leaf=False,
-                 constrained=False, uid_in_token=False, uid_weight=0.0, uid_init=None):
+                 constrained=False, uid_in_token=False, uid_weight=0.0, uid_init=None,
+                 norm_first=True, init_std=None):
         super().__init__()
         codes = np.asarray(codes, dtype=np.int64)
         self.n_items = int(n_items)
@@ -99,8 +107,10 @@ class IntRRModule(nn.Module):
         self.uid_weight = float(uid_weight)
         if self.leaf:
             self.register_buffer("slots", group_slots(self.trie))
-        self.emb_ln = nn.LayerNorm(d_model)
-        self.backbone = CausalTransformer(d_model, n_layers, n_heads, d_ff, dropout, max_len, head_dim=head_dim)
+        # post-norm: the backbone normalises the token + position sum instead
+        self.emb_ln = nn.LayerNorm(d_model) if norm_first else nn.Identity()
+        self.backbone = CausalTransformer(d_model, n_layers, n_heads, d_ff, dropout, max_len, head_dim=head_dim,
+                                          norm_first=norm_first, init_std=init_std)
 
     # -- input side ---------------------------------------------------------------------
     _token_table = None  # set inside :meth:`inference_cache`
@@ -158,7 +168,7 @@ class IntRRModule(nn.Module):
         rows = np.full(self.n_items + 1, len(distinct), dtype=np.int64)  # the last row pads
         rows[distinct] = np.arange(len(distinct))
         distinct = torch.as_tensor(np.append(distinct, -1), device=device)
-        chunk = max(1, (1 << 22) // max(1, self.emb_ln.normalized_shape[0]))
+        chunk = max(1, (1 << 22) // max(1, self.backbone.pos.embedding_dim))
         table = torch.cat([self.tokenize(distinct[b:b + chunk])[0] for b in range(0, len(distinct), chunk)])
         self._token_table = (table, torch.as_tensor(rows, device=device))
         try:

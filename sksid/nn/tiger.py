@@ -45,6 +45,9 @@ class TIGERModule(nn.Module):
         (:mod:`sksid.nn.leaf`) instead of code tokens.
     constrained : bool, default=False
         Trie-constrained softmax in training and decoding (:func:`~sksid.nn.beam.constrain`).
+    norm_first, init_std : backbone layout and initialisation
+        (:class:`~sksid.nn.transformer.CausalTransformer`); post-norm leaves the token
+        embedding un-normalised for the backbone's input LayerNorm.
 
     Examples
     --------
@@ -59,7 +62,7 @@ class TIGERModule(nn.Module):
 
     def __init__(self, n_items, codes, codebook_sizes, weights=None, d_model=256, n_layers=4,
                  n_heads=6, head_dim=64, d_ff=1024, dropout=0.15, max_len=20, use_code_weights=True,
-                 leaf=False, constrained=False):
+                 leaf=False, constrained=False, norm_first=True, init_std=None):
         super().__init__()
         codes = np.asarray(codes, dtype=np.int64)
         sizes = [int(k) for k in codebook_sizes]
@@ -79,9 +82,11 @@ class TIGERModule(nn.Module):
             self.tok_emb.weight[self.n_tokens].zero_()
         self.lvl_emb = nn.Embedding(self.L, d_model)
         nn.init.normal_(self.lvl_emb.weight, std=0.02)
-        self.emb_ln = nn.LayerNorm(d_model)
+        # post-norm: the backbone normalises the token + level + position sum instead
+        self.emb_ln = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.backbone = CausalTransformer(d_model, n_layers, n_heads, d_ff, dropout,
-                                          (max_len + 1) * self.L, head_dim=head_dim)
+                                          (max_len + 1) * self.L, head_dim=head_dim,
+                                          norm_first=norm_first, init_std=init_std)
         self.trie = PrefixTrie(codes, sizes)
         self.leaf = bool(leaf) and self.L > 1
         self.constrained = bool(constrained)
@@ -137,7 +142,7 @@ class TIGERModule(nn.Module):
 
     # -- inference (prefill + incremental decoding) --------------------------------------
     def _qkv(self, blk, x):
-        q, k, v = blk.qkv(blk.ln1(x)).view(*x.shape[:-1], 3, blk.n_heads, blk.head_dim).unbind(-3)
+        q, k, v = blk.qkv(blk.attention_input(x)).view(*x.shape[:-1], 3, blk.n_heads, blk.head_dim).unbind(-3)
         return q, k, v
 
     def prefill(self, items):
@@ -147,15 +152,15 @@ class TIGERModule(nn.Module):
         S = x.shape[1]
         if S > bb.max_positions:
             raise ValueError(f"sequence of {S} tokens exceeds max_positions={bb.max_positions}")
-        x = bb.drop(x + bb.pos.weight[:S])
+        x = bb.input(x + bb.pos.weight[:S])
         cache = []
         for blk in bb.blocks:
             q, k, v = (t.transpose(1, 2) for t in self._qkv(blk, x))
             a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            x = x + blk.drop(blk.proj(a.transpose(1, 2).reshape(x.shape[0], S, -1)))
-            x = x + blk.drop(blk.ff(blk.ln2(x)))
+            x = blk.add_attention(x, blk.proj(a.transpose(1, 2).reshape(x.shape[0], S, -1)))
+            x = blk.add_feed_forward(x)
             cache.append((k, v))
-        return bb.ln_f(x), cache
+        return bb.output(x), cache
 
     def rank(self, items, lengths, k, beam_width):
         """Top-``k`` items (B, k) and summed level log-probs; KV-cached decoding."""
@@ -175,7 +180,7 @@ class TIGERModule(nn.Module):
             tok = codes[..., -1] + self.offsets[level - 1]
             lvl = torch.full_like(tok, level - 1)
             pos = (n_tok + level - 1).view(B, 1).expand(-1, W)
-            x = self._embed(tok, lvl) + self.backbone.pos(pos)
+            x = self.backbone.input(self._embed(tok, lvl) + self.backbone.pos(pos))
             new_cache = []
             for i, blk in enumerate(blocks):
                 q, k_new, v_new = self._qkv(blk, x)  # (B, W, H, hd)
@@ -196,10 +201,9 @@ class TIGERModule(nn.Module):
                 p = torch.cat([sh, sb], dim=-1).float().softmax(-1).to(q.dtype)
                 a = (torch.einsum("bwhs,bhsd->bwhd", p[..., :S], vh)
                      + torch.einsum("bwhj,bwhjd->bwhd", p[..., S:], bv))
-                x = x + blk.proj(a.reshape(B, W, -1))
-                x = x + blk.ff(blk.ln2(x))
+                x = blk.add_feed_forward(blk.add_attention(x, blk.proj(a.reshape(B, W, -1))))
             state["beam"] = new_cache
-            h = self.backbone.ln_f(x)
+            h = self.backbone.output(x)
             if self.leaf and level == self.L - 1:
                 child = self.trie.next_prefixes(level, prefix)
                 slot_items = torch.where(child >= 0, self.trie.leaf_item[child.clamp(min=0)], child)

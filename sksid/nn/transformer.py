@@ -38,14 +38,28 @@ class _Block(nn.Module):
         q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         a = F.scaled_dot_product_attention(
             q, k, v, is_causal=True, dropout_p=self.attn_dropout if self.training else 0.0)
-        return self.drop(self.proj(a.transpose(1, 2).reshape(B, T, -1)))
+        return self.proj(a.transpose(1, 2).reshape(B, T, -1))
+
+    # The block's layout in three steps, so that incremental decoders (TIGER's key/value
+    # cache) run the same block without restating pre- vs post-norm.
+    def attention_input(self, x):
+        """What the q/k/v projection sees: ``ln1(x)`` (pre-norm) or ``x`` (post-norm)."""
+        return self.ln1(x) if self.norm_first else x
+
+    def add_attention(self, x, attended):
+        """Residual sum with the projected attention output ``attended`` (``proj(a)``)."""
+        if self.norm_first:
+            return x + self.drop(attended)
+        return self.ln1(x + self.drop(attended))
+
+    def add_feed_forward(self, x):
+        if self.norm_first:
+            return x + self.drop(self.ff(self.ln2(x)))
+        return self.ln2(x + self.drop(self.ff(x)))
 
     def forward(self, x):
-        if self.norm_first:
-            x = x + self._attend(self.ln1(x))
-            return x + self.drop(self.ff(self.ln2(x)))
-        x = self.ln1(x + self._attend(x))
-        return self.ln2(x + self.drop(self.ff(x)))
+        x = self.add_attention(x, self._attend(self.attention_input(x)))
+        return self.add_feed_forward(x)
 
 
 class CausalTransformer(nn.Module):
@@ -100,12 +114,19 @@ class CausalTransformer(nn.Module):
         T = x.shape[1]
         if T > self.max_positions:
             raise ValueError(f"sequence of {T} tokens exceeds max_positions={self.max_positions}")
-        x = x + self.pos.weight[:T]
-        if not self.norm_first:
-            x = self.ln_f(x)
-        x = self.drop(x)
+        x = self.input(x + self.pos.weight[:T])
         for blk in self.blocks:
             x = blk(x)
+        return self.output(x)
+
+    def input(self, x):
+        """The first block's input from the token + position sum: dropout, after a
+        LayerNorm in the post-norm layout."""
+        return self.drop(x if self.norm_first else self.ln_f(x))
+
+    def output(self, x):
+        """The states from the last block's output: the final LayerNorm in the pre-norm
+        layout (post-norm blocks end normalised)."""
         return self.ln_f(x) if self.norm_first else x
 
 

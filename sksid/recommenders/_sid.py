@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import (
     BACKBONE_CONSTRAINTS,
     POSITIVE_INT,
+    POSITIVE_REAL,
     StrictInterval,
     check_codes,
     check_dense_codes,
@@ -80,11 +81,22 @@ BACKBONE_DOC = """    d_model : int or None, default=None
 """
 
 
+LAYOUT_DOC = """    norm_first : bool, default=True
+        Pre-norm transformer blocks. False: post-norm blocks with one LayerNorm over the
+        token + position sum, the layout of SASRec's original and RecBole's implementation
+        (:class:`~sksid.recommenders.SASRecRecommender` takes the same option).
+    init_std : float or None, default=None
+        None: PyTorch's default initialisation of the transformer. A float: its Linear and
+        Embedding weights are drawn from N(0, init_std), biases zero (RecBole: 0.02).
+"""
+
+
 def sid_docstring(cls):
     """Class decorator: put :data:`BACKBONE_DOC`, :data:`SID_OPTIONS_DOC` and the shared
     training entries (:data:`sksid.base.DOC_BLOCKS`) where the docstring says
-    ``{backbone}``, ``{sid_options}``, ``{training}`` and ``{exclude_seen}``."""
-    return fill_docstring(cls, {**DOC_BLOCKS, "backbone": BACKBONE_DOC, "sid_options": SID_OPTIONS_DOC})
+    ``{backbone}``, ``{layout}``, ``{sid_options}``, ``{training}`` and ``{exclude_seen}``."""
+    return fill_docstring(cls, {**DOC_BLOCKS, "backbone": BACKBONE_DOC, "layout": LAYOUT_DOC,
+                                "sid_options": SID_OPTIONS_DOC})
 
 
 def loss_weights(weights, floor=0.5):
@@ -137,6 +149,8 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         "decoding": [StrOptions(set(DECODINGS))],
         "beam_width": [POSITIVE_INT],
         "exclude_seen": ["boolean"],
+        "norm_first": ["boolean"],
+        "init_std": [None, POSITIVE_REAL],
     }
     # decoding="auto" is exact when the widest trie level holds at most this many prefixes
     _exact_auto_max_prefixes = 4096

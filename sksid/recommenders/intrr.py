@@ -39,6 +39,7 @@ class IntRRRecommender(SIDRecommenderBase):
         Dropout on token embeddings, attention and feed-forward outputs.
     max_len : int, default=20
         History length in items (= tokens); longer histories keep the most recent items.
+    {layout}
     alignment_weight : float, default=0.1
         λ of the alignment loss ``L_aln = Σ_l CE(q_l C_lᵀ, s_l)``; 0 disables it.
     input_mode : {"redistribution", "teacher_forcing"}, default="redistribution"
@@ -144,7 +145,7 @@ class IntRRRecommender(SIDRecommenderBase):
     }
 
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
-                 max_len=20, alignment_weight=0.1, input_mode="redistribution",
+                 max_len=20, norm_first=True, init_std=None, alignment_weight=0.1, input_mode="redistribution",
                  output_mode="teacher_forcing", tau=1.0, uid_in_token=True, uid_weight=1.0, anchor_init="random", conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
                  top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=2e-3, weight_decay=0.0, lr_schedule="constant", patience=15,
@@ -157,6 +158,8 @@ class IntRRRecommender(SIDRecommenderBase):
         self.d_ff = d_ff
         self.dropout = dropout
         self.max_len = max_len
+        self.norm_first = norm_first
+        self.init_std = init_std
         self.alignment_weight = alignment_weight
         self.input_mode = input_mode
         self.output_mode = output_mode
@@ -199,7 +202,8 @@ class IntRRRecommender(SIDRecommenderBase):
                     uid_weight=float(self.uid_weight), uid_init=self._uid_init(),
                     use_code_weights=self.code_weights,
                     leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
-                    constrained=bool(self.constrained))
+                    constrained=bool(self.constrained), norm_first=bool(self.norm_first),
+                    init_std=None if self.init_std is None else float(self.init_std))
 
     # exact decoding scores every item over the trie (IntRRModule.exact_scores), not by a
     # beam as wide as the trie; memory O(users · n_items + budget) floats per batch

@@ -30,6 +30,7 @@ class TIGERRecommender(SIDRecommenderBase):
         Dropout on token embeddings, attention and feed-forward outputs.
     max_len : int, default=20
         History length in items (``max_len * L`` tokens).
+    {layout}
     {sid_options}
     decoding : {"auto", "beam", "exact"}, default="auto"
         ``"exact"`` ranks every catalogue item by the sum of its level log-probabilities
@@ -79,7 +80,7 @@ class TIGERRecommender(SIDRecommenderBase):
     _exact_auto_max_prefixes = 0
 
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
-                 max_len=20, code_weights=True, code_weight_floor=0.5, code_order="given",
+                 max_len=20, norm_first=True, init_std=None, code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20, top_k=10, max_epochs=100, max_time=None,
                  batch_size=256, lr=1e-3, weight_decay=0.0, lr_schedule="constant", patience=15, validation_fraction=0.1,
                  device="auto", random_state=None, verbose=0, compile="auto", checkpoint_dir=None, callbacks=None, n_items=None, exclude_seen=False, **kwargs):
@@ -90,6 +91,8 @@ class TIGERRecommender(SIDRecommenderBase):
         self.d_ff = d_ff
         self.dropout = dropout
         self.max_len = max_len
+        self.norm_first = norm_first
+        self.init_std = init_std
         self.code_weights = code_weights
         self.code_weight_floor = code_weight_floor
         self.code_order = code_order
@@ -120,7 +123,8 @@ class TIGERRecommender(SIDRecommenderBase):
         return dict(**self._backbone(), dropout=self.dropout,
                     max_len=self.max_len, use_code_weights=self.code_weights,
                     leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
-                    constrained=bool(self.constrained))
+                    constrained=bool(self.constrained), norm_first=bool(self.norm_first),
+                    init_std=None if self.init_std is None else float(self.init_std))
 
     @property
     def tokens_per_item_(self) -> int:
