@@ -636,6 +636,10 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
 
     #: parameters that may change between an interrupted fit and its resume
     _resumable_params = ("max_epochs", "max_time", "verbose", "checkpoint_dir")
+    #: {name: default} of parameters added after checkpoints were written: at their default
+    #: (which reproduces the earlier fit) they stay out of the fingerprint, so an interrupted
+    #: fit of an earlier sksid still resumes
+    _fingerprint_new_params: dict = {}
 
     def _fingerprint(self, train, valid, module_kwargs, seed):
         """sha256 of the training data, validation data, module arguments, seed and the
@@ -654,12 +658,18 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
             add(np.asarray(train[key]))
         for arr in valid:
             add(np.asarray(arr))
+        new = self._fingerprint_new_params
+
+        def omitted(key, value):
+            return key in new and value == new[key] and type(value) is type(new[key])
+
         for key in sorted(module_kwargs):
-            add(key)
-            add(module_kwargs[key])
+            if not omitted(key, module_kwargs[key]):
+                add(key)
+                add(module_kwargs[key])
         params = self.get_params(deep=False)
         for key in sorted(params):
-            if key not in self._resumable_params:
+            if key not in self._resumable_params and not omitted(key, params[key]):
                 add((key, params[key]))
         add(seed)
         return h.hexdigest()

@@ -141,6 +141,32 @@ def test_resume_errors(synthetic_sequences, tmp_path):
         _sasrec(max_epochs=1, lr=0.01, checkpoint_dir=tmp_path).fit(X, y, resume=True)
 
 
+def test_checkpoint_of_an_earlier_sksid_resumes_when_new_params_are_at_default(synthetic_sequences, tmp_path,
+                                                                               monkeypatch):
+    """A parameter added after a checkpoint was written (``norm_first``, ``init_std`` of the SID
+    recommenders) stays out of the fingerprint at its default, so the earlier fit resumes;
+    any other value is another fit."""
+    X, y = synthetic_sequences
+    est = _intrr(max_epochs=2)
+    train, valid = {"items": np.zeros((2, 3), int)}, (np.arange(3),)
+    module_kw = {"n_items": 30, "norm_first": True, "init_std": None}
+    now = est._fingerprint(train, valid, module_kw, 0)
+    # the fingerprint as an sksid without the two parameters computed it
+    params = est.get_params(deep=False)
+    monkeypatch.setattr(type(est), "get_params", lambda self, deep=True: {
+        k: v for k, v in params.items() if k not in ("norm_first", "init_std")})
+    before = est._fingerprint(train, valid, {"n_items": 30}, 0)
+    monkeypatch.undo()
+    assert now == before
+    assert est._fingerprint(train, valid, {**module_kw, "norm_first": False}, 0) != now
+    assert est.set_params(init_std=0.02)._fingerprint(train, valid, module_kw, 0) != now
+    # and end to end: a post-norm fit does not resume a pre-norm checkpoint
+    _fit(_intrr(max_epochs=1, checkpoint_dir=tmp_path), X, y)
+    with pytest.raises(ValueError, match=r"written by a fit on other data or with other parameters"):
+        _fit(_intrr(max_epochs=2, norm_first=False, checkpoint_dir=tmp_path), X, y, resume=True)
+    assert len(_fit(_intrr(max_epochs=2, checkpoint_dir=tmp_path), X, y, resume=True).net_.history) == 2
+
+
 def _expected_lrs(scores, lr, factor=0.3, patience=3, min_lr=1e-5):
     """ReduceLROnPlateau (mode max) by hand: the rate after each epoch's validation."""
     best, bad, out = -np.inf, 0, []

@@ -152,6 +152,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         "norm_first": ["boolean"],
         "init_std": [None, POSITIVE_REAL],
     }
+    _fingerprint_new_params = {"norm_first": True, "init_std": None}  # added 2026-12-06
     # decoding="auto" is exact when the widest trie level holds at most this many prefixes
     _exact_auto_max_prefixes = 4096
 
