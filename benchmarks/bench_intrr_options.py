@@ -12,6 +12,11 @@ Recall@10, head/tail NDCG@10, epochs, fit seconds and the validation curve, and 
 line to ``docs/results/intrr_options_movielens.jsonl``; ``--report`` rewrites the markdown
 table next to it. ``--sasrec-lr`` fits SASRec alone at that learning rate instead (the
 fairness check for a learning-rate default).
+
+``--behaviour JSON`` gives the tokenizer's behaviour model SASRec parameters
+(``ADCSIDTokenizer(behavior_estimator=SASRecRecommender(random_state=seed, **JSON))``, its
+own cache file); ``--model behaviour`` scores that fitted behaviour SASRec itself instead of
+fitting IntRR (the pipeline's own SASRec, no extra fit).
 """
 from __future__ import annotations
 
@@ -38,14 +43,21 @@ from sksid.model_selection import leave_last_out, train_item_counts  # noqa: E40
 STORE = RESULTS / "intrr_options_movielens.jsonl"
 
 
-def tokenizer(data, split, seed):
+def behaviour_tag(behaviour):
+    """``{"norm_first": False, "dropout": 0.5}`` -> ``"dropout=0.5_norm_first=False"`` (``""`` for None)."""
+    return "_".join(f"{k}={behaviour[k]}" for k in sorted(behaviour or {}))
+
+
+def tokenizer(data, split, seed, behaviour=None):
     base = cache_root()
-    path = base / "options" / f"movielens_tok_seed{seed}.joblib"
+    tag = behaviour_tag(behaviour)
+    path = base / "options" / f"movielens_tok_seed{seed}{'_' + tag if tag else ''}.joblib"
     if path.exists():
         return joblib.load(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tok = ADCSIDTokenizer(random_state=seed).fit(split.X_train, split.y_train,
-                                                 item_features=item_features(data))
+    est = SASRecRecommender(random_state=seed, **behaviour) if behaviour else None
+    tok = ADCSIDTokenizer(random_state=seed, behavior_estimator=est).fit(
+        split.X_train, split.y_train, item_features=item_features(data))
     joblib.dump(tok, path)
     return tok
 
@@ -56,6 +68,7 @@ def report():
         return "" if v is None else f"{v:.4f}"
 
     table = [{"run": r["name"], "model": r.get("model", "IntRR"), "params": json.dumps(r["params"]),
+              "behaviour SASRec": json.dumps(r["behaviour"]) if r.get("behaviour") else "",
               "seed": r["seed"], "N@10": cell(r["ndcg@10"]), "R@10": cell(r["recall@10"]),
               "N@10 head": cell(r["ndcg@10/head"]), "N@10 tail": cell(r["ndcg@10/tail"]),
               "epochs": r["epochs"], "fit s": f"{r['fit_s']:.0f}"} for r in rows]
@@ -66,9 +79,10 @@ def report():
         "Machine(s): " + "; ".join(sorted({r["machine"] for r in rows})) + " (one torch thread "
         "per run, several runs sharing the CPU: fit seconds are not comparable between rows).",
         "Leave-last-out, history ≤ 20, full ranking; the tokenizer is the default pipeline's "
-        "(same seed), IntRR at its defaults except the params shown (the defaults of the run's "
-        "time: IntRR's lr was 1e-3 before the lr rows). One seed per row: differences below "
-        "about .005 are within test noise.",
+        "(same seed; its behaviour SASRec at its defaults, or with the settings shown), IntRR at "
+        "its defaults except the params shown (the defaults of the run's time: IntRR's lr was "
+        "1e-3 before the lr rows); model `SASRec (behaviour)` scores the tokenizer's own fitted "
+        "SASRec. One seed per row: differences below about .005 are within test noise.",
         "",
         markdown_table(table),
         "",
@@ -83,6 +97,8 @@ def main(argv=None):
     ap.add_argument("--name", default="default")
     ap.add_argument("--params", default="{}", help="IntRRRecommender parameters as JSON")
     ap.add_argument("--sasrec-lr", type=float, default=None)
+    ap.add_argument("--behaviour", default=None, help="the tokenizer's behaviour SASRec parameters as JSON")
+    ap.add_argument("--model", default="intrr", choices=["intrr", "behaviour"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args(argv)
@@ -94,21 +110,28 @@ def main(argv=None):
     split = leave_last_out(data.sequences, max_len=20)
     counts = train_item_counts(split, data.n_items)
     params = json.loads(args.params)
+    behaviour = json.loads(args.behaviour) if args.behaviour else None
     t0 = time.perf_counter()
     if args.sasrec_lr is not None:
         model, params = "SASRec", {"lr": args.sasrec_lr}
         rec = SASRecRecommender(random_state=args.seed, **params).fit(split.X_train, split.y_train)
         fit_s = time.perf_counter() - t0
         pred = rec.predict(split.X_test)
+    elif args.model == "behaviour":
+        model, params = "SASRec (behaviour)", {}
+        rec = tokenizer(data, split, args.seed, behaviour).behavior_estimator_
+        fit_s = time.perf_counter() - t0
+        pred = rec.predict(split.X_test)
     else:
         model = "IntRR"
-        tok = tokenizer(data, split, args.seed)
+        tok = tokenizer(data, split, args.seed, behaviour)
         t0 = time.perf_counter()
         rec = IntRRRecommender(random_state=args.seed, **params).fit(tok.transform(split.X_train), split.y_train)
         fit_s = time.perf_counter() - t0
         pred = rec.predict(tok.transform(split.X_test))
     rep = ranking_report(split.y_test, pred, ks=(10,), item_counts=counts)
     res = {"name": args.name, "model": model, "params": params, "seed": args.seed,
+           **({"behaviour": behaviour} if behaviour else {}),
            **{k: float(rep[k]) for k in ("ndcg@10", "recall@10", "ndcg@10/head", "ndcg@10/tail")},
            "epochs": rec.n_epochs_, "fit_s": fit_s,
            "valid_ndcg": [round(h.get("valid_ndcg") or 0.0, 4) for h in rec.history_],
