@@ -334,3 +334,43 @@ def test_recommender_benchmark_behaviour_model_settings_keep_their_own_cache(mon
                        "package defaults, max_epochs 1, behaviour SASRec norm_first=false:dropout=0.5"}
     with pytest.raises(SystemExit, match="settings"):
         br.main(["--rows", "sasrec", "--behaviour", "nope", "--page", "x"])
+
+
+class _StubTokenizer:
+    """Records the behaviour estimator the options benchmark hands the tokenizer."""
+
+    def __init__(self, random_state=None, behavior_estimator=None):
+        self.random_state = random_state
+        self.behavior_estimator = behavior_estimator
+
+    def fit(self, *args, **kwargs):
+        return self
+
+
+def test_options_benchmark_behaviour_settings(tmp_path, monkeypatch):
+    """``--behaviour``: the tokenizer's SASRec gets the settings and the seed, in its own cache
+    file; the report shows the setting beside the row."""
+    from types import SimpleNamespace
+
+    import bench_intrr_options as bo
+
+    assert bo.behaviour_tag({"norm_first": False, "dropout": 0.5}) == "dropout=0.5_norm_first=False"
+    assert bo.behaviour_tag(None) == ""
+    monkeypatch.setattr(bo, "cache_root", lambda: tmp_path)
+    monkeypatch.setattr(bo, "ADCSIDTokenizer", _StubTokenizer)
+    monkeypatch.setattr(bo, "item_features", lambda data: None)
+    split = SimpleNamespace(X_train=[], y_train=[])
+    tok = bo.tokenizer(None, split, 3, {"norm_first": False, "dropout": 0.5})
+    est = tok.behavior_estimator
+    assert (est.norm_first, est.dropout, est.random_state) == (False, 0.5, 3)
+    assert (tmp_path / "options" / "movielens_tok_seed3_dropout=0.5_norm_first=False.joblib").exists()
+    assert bo.tokenizer(None, split, 3).behavior_estimator is None  # the default pipeline's, its own file
+    assert (tmp_path / "options" / "movielens_tok_seed3.joblib").exists()
+
+    store = tmp_path / "options.jsonl"
+    row = {"name": "b", "model": "IntRR", "params": {}, "seed": 0, "ndcg@10": 0.06, "recall@10": 0.12,
+           "ndcg@10/head": 0.08, "ndcg@10/tail": 0.0, "epochs": 3, "fit_s": 1.0, "machine": "m"}
+    store.write_text(json.dumps({**row, "behaviour": {"norm_first": False}}) + "\n" + json.dumps(row) + "\n")
+    monkeypatch.setattr(bo, "STORE", store)
+    lines = [ln for ln in bo.report().splitlines() if ln.startswith("| b |")]
+    assert '{"norm_first": false}' in lines[0] and '{"norm_first": false}' not in lines[1]
