@@ -31,6 +31,7 @@ __all__ = [
     "DeviceOptions",
     "TRAINING_CONSTRAINTS",
     "BACKBONE_CONSTRAINTS",
+    "LAYOUT_CONSTRAINTS",
 ]
 
 
@@ -111,6 +112,8 @@ def epoch_cap(max_epochs: int) -> int:
 #: Backbone sizes of the Semantic-ID recommenders: ``None`` picks the device default.
 BACKBONE_CONSTRAINTS = {name: [POSITIVE_INT, None]
                         for name in ("d_model", "n_layers", "n_heads", "head_dim", "d_ff")}
+# the transformer layout options of SASRec, IntRR and TIGER (sksid.nn.transformer.CausalTransformer)
+LAYOUT_CONSTRAINTS = {"norm_first": ["boolean"], "init_std": [None, POSITIVE_REAL]}
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> str:

@@ -17,8 +17,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import (
     BACKBONE_CONSTRAINTS,
+    LAYOUT_CONSTRAINTS,
     POSITIVE_INT,
-    POSITIVE_REAL,
     StrictInterval,
     check_codes,
     check_dense_codes,
@@ -149,8 +149,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         "decoding": [StrOptions(set(DECODINGS))],
         "beam_width": [POSITIVE_INT],
         "exclude_seen": ["boolean"],
-        "norm_first": ["boolean"],
-        "init_std": [None, POSITIVE_REAL],
+        **LAYOUT_CONSTRAINTS,
     }
     _fingerprint_new_params = {"norm_first": True, "init_std": None}  # added 2026-12-06
     # decoding="auto" is exact when the widest trie level holds at most this many prefixes
@@ -259,6 +258,8 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         kw = dict(n_items=self.n_items_, codes=self.codes_, codebook_sizes=self.codebook_sizes_,
                   weights=self.weights_)
         kw.update(self._sid_module_kwargs())
+        kw.update(norm_first=bool(self.norm_first),
+                  init_std=None if self.init_std is None else float(self.init_std))
         return kw
 
     # -- predict -------------------------------------------------------------------------

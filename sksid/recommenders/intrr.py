@@ -202,8 +202,7 @@ class IntRRRecommender(SIDRecommenderBase):
                     uid_weight=float(self.uid_weight), uid_init=self._uid_init(),
                     use_code_weights=self.code_weights,
                     leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
-                    constrained=bool(self.constrained), norm_first=bool(self.norm_first),
-                    init_std=None if self.init_std is None else float(self.init_std))
+                    constrained=bool(self.constrained))
 
     # exact decoding scores every item over the trie (IntRRModule.exact_scores), not by a
     # beam as wide as the trie; memory O(users · n_items + budget) floats per batch

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import POSITIVE_INT, POSITIVE_REAL
+from .._validation import LAYOUT_CONSTRAINTS, POSITIVE_INT
 from ..base import TorchSequentialRecommender, fill_docstring
 from ..nn.sasrec import SASRecModule
 from ..sequences import pad_histories
@@ -87,8 +87,7 @@ class SASRecRecommender(TorchSequentialRecommender):
         **TorchSequentialRecommender._parameter_constraints,
         **{name: [POSITIVE_INT] for name in ("d_model", "n_layers", "n_heads", "d_ff")},
         "exclude_seen": ["boolean"],
-        "norm_first": ["boolean"],
-        "init_std": [None, POSITIVE_REAL],
+        **LAYOUT_CONSTRAINTS,
     }
 
     def __init__(self, d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2, max_len=20,

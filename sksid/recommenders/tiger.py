@@ -123,8 +123,7 @@ class TIGERRecommender(SIDRecommenderBase):
         return dict(**self._backbone(), dropout=self.dropout,
                     max_len=self.max_len, use_code_weights=self.code_weights,
                     leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
-                    constrained=bool(self.constrained), norm_first=bool(self.norm_first),
-                    init_std=None if self.init_std is None else float(self.init_std))
+                    constrained=bool(self.constrained))
 
     @property
     def tokens_per_item_(self) -> int:
