@@ -112,6 +112,49 @@ def write_result(name: str, text: str) -> Path:
     return path
 
 
+def is_setting(text: str) -> bool:
+    """``"dropout=0.3"``: one estimator parameter set to a JSON value (or a bare string)."""
+    name, eq, _ = text.partition("=")
+    return bool(eq) and name.isidentifier()
+
+
+def parse_setting(text: str):
+    """``"dropout=0.3"`` -> ``("dropout", 0.3)``; a value that is not JSON stays a string
+    (``"code_order=entropy"`` -> ``("code_order", "entropy")``)."""
+    name, _, value = text.partition("=")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def parse_settings(text) -> dict:
+    """Estimator settings in either spelling the benchmarks accept: ``"norm_first=false:dropout=0.5"``
+    or the JSON object ``'{"norm_first": false, "dropout": 0.5}'`` -> ``{"norm_first": False,
+    "dropout": 0.5}`` (``{}`` for ``""`` or None)."""
+    text = (text or "").strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SystemExit(f"settings {text!r} are not a valid JSON object ({err})") from None
+    parts = [p for p in text.split(":") if p]
+    bad = [p for p in parts if not is_setting(p)]
+    if bad:
+        raise SystemExit(f"{bad[0]!r} in {text!r} is not a setting: write 'name=value:name=value' "
+                         "or a JSON object")
+    return dict(parse_setting(p) for p in parts)
+
+
+def settings_string(settings: dict) -> str:
+    """The ``name=value:...`` spelling of a settings dict, values as JSON except bare strings
+    (``{"norm_first": False, "dropout": 0.5}`` -> ``"norm_first=false:dropout=0.5"``); the
+    inverse of :func:`parse_settings`."""
+    return ":".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in settings.items())
+
+
 def mean_sd(vals, digits=4):
     """"mean ± sd" over seeds (one value: the value; None/NaN dropped; none: "")."""
     vals = [v for v in vals if v is not None and not (isinstance(v, float) and np.isnan(v))]

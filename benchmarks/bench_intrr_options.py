@@ -13,10 +13,12 @@ line to ``docs/results/intrr_options_movielens.jsonl``; ``--report`` rewrites th
 table next to it. ``--sasrec-lr`` fits SASRec alone at that learning rate instead (the
 fairness check for a learning-rate default).
 
-``--behaviour JSON`` gives the tokenizer's behaviour model SASRec parameters
-(``ADCSIDTokenizer(behavior_estimator=SASRecRecommender(random_state=seed, **JSON))``, its
+``--behaviour SETTINGS`` gives the tokenizer's behaviour model SASRec parameters
+(``ADCSIDTokenizer(behavior_estimator=SASRecRecommender(random_state=seed, **SETTINGS))``, its
 own cache file); ``--model behaviour`` scores that fitted behaviour SASRec itself instead of
-fitting IntRR (the pipeline's own SASRec, no extra fit).
+fitting IntRR (the pipeline's own SASRec, no extra fit; its fit seconds are the sum of its
+epochs' durations). ``--params`` and ``--behaviour`` take a JSON object or
+``name=value:name=value``, the spelling of ``bench_recommenders.py``'s rows and ``--behaviour``.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, cache_root, machine_line, markdown_table, Store  # noqa: E402
+from _common import RESULTS, cache_root, machine_line, markdown_table, parse_settings, Store  # noqa: E402
 
 from sksid import ADCSIDTokenizer, IntRRRecommender, SASRecRecommender  # noqa: E402
 from sksid.datasets import load_movielens_100k  # noqa: E402
@@ -62,6 +64,12 @@ def tokenizer(data, split, seed, behaviour=None):
     return tok
 
 
+def epoch_seconds(rec):
+    """Training seconds of a fitted recommender from its history (the sum of its epochs'
+    durations: no setup or prediction), for a model fitted before this run."""
+    return float(sum(h.get("dur") or 0.0 for h in rec.history_))
+
+
 def report():
     rows = Store(STORE).rows
     def cell(v):  # a metric the run did not record is left blank
@@ -71,7 +79,7 @@ def report():
               "behaviour SASRec": json.dumps(r["behaviour"]) if r.get("behaviour") else "",
               "seed": r["seed"], "N@10": cell(r["ndcg@10"]), "R@10": cell(r["recall@10"]),
               "N@10 head": cell(r["ndcg@10/head"]), "N@10 tail": cell(r["ndcg@10/tail"]),
-              "epochs": r["epochs"], "fit s": f"{r['fit_s']:.0f}"} for r in rows]
+              "epochs": r["epochs"], "fit s": "" if r["fit_s"] is None else f"{r['fit_s']:.0f}"} for r in rows]
     text = "\n".join([
         "# IntRR options on the default pipeline's ADC-SID codes (MovieLens-100k)",
         "",
@@ -82,7 +90,8 @@ def report():
         "(same seed; its behaviour SASRec at its defaults, or with the settings shown), IntRR at "
         "its defaults except the params shown (the defaults of the run's time: IntRR's lr was "
         "1e-3 before the lr rows); model `SASRec (behaviour)` scores the tokenizer's own fitted "
-        "SASRec. One seed per row: differences below about .005 are within test noise.",
+        "SASRec (its fit seconds: the sum of its epochs' durations; blank where an earlier run did not "
+        "record them). One seed per row: differences below about .005 are within test noise.",
         "",
         markdown_table(table),
         "",
@@ -95,9 +104,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="default")
-    ap.add_argument("--params", default="{}", help="IntRRRecommender parameters as JSON")
+    ap.add_argument("--params", default="{}", help="IntRRRecommender parameters: a JSON object or "
+                    "'name=value:name=value' (the spelling of bench_recommenders.py's rows)")
     ap.add_argument("--sasrec-lr", type=float, default=None)
-    ap.add_argument("--behaviour", default=None, help="the tokenizer's behaviour SASRec parameters as JSON")
+    ap.add_argument("--behaviour", default=None, help="the tokenizer's behaviour SASRec parameters: a JSON "
+                    "object or 'name=value:name=value' (as bench_recommenders.py --behaviour)")
     ap.add_argument("--model", default="intrr", choices=["intrr", "behaviour"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report", action="store_true")
@@ -109,8 +120,8 @@ def main(argv=None):
     data = load_movielens_100k()
     split = leave_last_out(data.sequences, max_len=20)
     counts = train_item_counts(split, data.n_items)
-    params = json.loads(args.params)
-    behaviour = json.loads(args.behaviour) if args.behaviour else None
+    params = parse_settings(args.params)
+    behaviour = parse_settings(args.behaviour) or None
     t0 = time.perf_counter()
     if args.sasrec_lr is not None:
         model, params = "SASRec", {"lr": args.sasrec_lr}
@@ -120,7 +131,7 @@ def main(argv=None):
     elif args.model == "behaviour":
         model, params = "SASRec (behaviour)", {}
         rec = tokenizer(data, split, args.seed, behaviour).behavior_estimator_
-        fit_s = time.perf_counter() - t0
+        fit_s = epoch_seconds(rec)  # fitted inside the cached tokenizer: its epochs' own durations
         pred = rec.predict(split.X_test)
     else:
         model = "IntRR"

@@ -74,7 +74,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import cache_root, mean_sd, RESULTS, load_dataset, machine_line, markdown_table, stage, Store  # noqa: E402
+from _common import (cache_root, is_setting, mean_sd, parse_setting, parse_settings, RESULTS, settings_string,  # noqa: E402
+                     load_dataset, machine_line, markdown_table, stage, Store)
 
 from sksid.metrics import ranking_report  # noqa: E402
 from sksid.model_selection import leave_last_out, train_item_counts  # noqa: E402
@@ -134,14 +135,14 @@ def parse_row(row):
     if parts[0] in ("mostpop", "sasrec") and len(parts) == 1:
         return parts[0], None, ""
     if parts[0] == "sasrec":  # "sasrec:dropout=0.5": a SASRec of its own, not the codes' behaviour model
-        bad = [v for v in parts[1:] if not _is_setting(v)]
+        bad = [v for v in parts[1:] if not is_setting(v)]
         if bad:
             raise SystemExit(f"unknown variant {bad[0]!r} in {row!r}; SASRec rows take settings 'name=value'")
         return "sasrec", None, ":".join(parts[1:])
     if len(parts) < 2 or parts[0] not in MODELS or parts[1] not in TOKENIZERS:
         raise SystemExit(f"unknown row {row!r}; rows look like 'sasrec' or 'intrr:adcsid[:variant...]'")
     for variant in parts[2:]:
-        if variant not in VARIANTS[1:] and not _is_setting(variant):
+        if variant not in VARIANTS[1:] and not is_setting(variant):
             raise SystemExit(f"unknown variant {variant!r} in {row!r}; one of {VARIANTS[1:]}")
     if sum(v in WALL_CLOCK for v in parts[2:]) > 1:
         raise SystemExit(f"{row!r}: at most one of 'budget' / 'time'")
@@ -151,25 +152,6 @@ def parse_row(row):
 def variant_parts(variant):
     """``"noweights:nouid"`` -> ``["noweights", "nouid"]`` (``""`` -> ``[]``)."""
     return [v for v in variant.split(":") if v]
-
-
-def _is_setting(variant):
-    """``"dropout=0.3"``: one estimator parameter set to a JSON value (or a bare string)."""
-    name, eq, _ = variant.partition("=")
-    return bool(eq) and name.isidentifier()
-
-
-def _setting(variant):
-    name, _, value = variant.partition("=")
-    try:
-        return name, json.loads(value)
-    except json.JSONDecodeError:
-        return name, value
-
-
-def _settings(variant):
-    """``"norm_first=false:dropout=0.5"`` -> ``{"norm_first": False, "dropout": 0.5}``."""
-    return dict(_setting(v) for v in variant_parts(variant))
 
 
 def config_string(max_epochs=None, patience=None, behaviour=None):
@@ -209,7 +191,7 @@ def seed_dir(ctx, seed):
 
 def behaviour_settings(ctx):
     """SASRec settings of the behaviour model (``--behaviour``, e.g. ``"dropout=0.5"``; {} at the defaults)."""
-    return _settings(ctx.get("behaviour") or "")
+    return parse_settings(ctx.get("behaviour"))
 
 
 def behaviour_model(ctx, seed):
@@ -450,7 +432,7 @@ def run_row(ctx, row, seed, store):
         rec, fit_s = behaviour_model(ctx, seed)
         rec.set_params(top_k=max(KS))
     elif model == "sasrec":
-        rec = SASRecRecommender(**common, top_k=max(KS), **_settings(variant))
+        rec = SASRecRecommender(**common, top_k=max(KS), **parse_settings(variant))
         stage(f"fitting {row} seed {seed} (epoch cap {rec.max_epochs}, patience {rec.patience}, "
               f"checkpoints in {checkpoint_path(ctx, row, seed)})")
         fit_s = fit_row_resumable(ctx, row, seed, rec, extra, split.X_train, split.y_train,
@@ -466,8 +448,8 @@ def run_row(ctx, row, seed, store):
                 raise SystemExit(f"the {part} variant applies to IntRR only")
             if part in VARIANT_PARAMS:
                 kw.update(VARIANT_PARAMS[part])
-            elif _is_setting(part):
-                name, value = _setting(part)
+            elif is_setting(part):
+                name, value = parse_setting(part)
                 kw[name] = value
             elif part == "budget":
                 kw.update(max_time=float(BUDGET_S), max_epochs=1000, patience=1000)
@@ -700,10 +682,13 @@ def main(argv=None):
                     help="only fit and cache the behaviour model and the codes the rows use (no recommender)")
     ap.add_argument("--behaviour", default=None,
                     help="SASRec settings of the behaviour model the tokenizers quantise, e.g. "
-                         "'norm_first=false:init_std=0.02:dropout=0.5' (default: SASRec's defaults); "
+                         "'norm_first=false:init_std=0.02:dropout=0.5' or the same as a JSON object "
+                         "(default: SASRec's defaults); "
                          "its fits and table keep their own cache folder and setting (pass --page)")
     ap.add_argument("--verbose", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.behaviour:  # one spelling for the cache folder and the table's setting, whichever was typed
+        args.behaviour = settings_string(parse_settings(args.behaviour)) or None
     warnings.filterwarnings("ignore", category=UserWarning)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -716,8 +701,6 @@ def main(argv=None):
                efficiency=args.efficiency, machine=machine_line(),
                K=100 if ds.n_items >= 5000 else 32, page=args.page,
                config=config_string(args.epochs, args.patience, args.behaviour), behaviour=args.behaviour)
-    if args.behaviour:
-        parse_row("sasrec:" + args.behaviour)  # settings 'name=value', else a clear error
     store = Store(RESULTS / f"recommenders_{args.dataset}.jsonl")
     if not args.report:
         check_page(ctx)  # before any training, not after the first row

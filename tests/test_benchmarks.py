@@ -9,6 +9,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _common import parse_setting  # noqa: E402
+
 
 def test_catalogue_benchmark_runs_at_a_tiny_size(tmp_path):
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_catalogue.py"), "--items", "3000",
@@ -35,9 +37,9 @@ def test_recommender_benchmark_rows_parse():
         br.parse_row("intrr:adcsid:nope")
     # one estimator parameter as a variant, its value read as JSON
     assert br.parse_row("intrr:adcsid:dropout=0.3") == ("intrr", "adcsid", "dropout=0.3")
-    assert br._setting("dropout=0.3") == ("dropout", 0.3)
-    assert br._setting("code_weights=false") == ("code_weights", False)
-    assert br._setting("code_order=entropy") == ("code_order", "entropy")
+    assert parse_setting("dropout=0.3") == ("dropout", 0.3)
+    assert parse_setting("code_weights=false") == ("code_weights", False)
+    assert parse_setting("code_order=entropy") == ("code_order", "entropy")
     assert br.row_label("intrr:adcsid:dropout=0.3")[0] == "IntRR, dropout=0.3"
     with pytest.raises(SystemExit, match="variant"):
         br.parse_row("intrr:adcsid:=0.3")
@@ -57,7 +59,7 @@ def test_recommender_benchmark_rows_parse():
     assert br.row_label("sasrec:dropout=0.5") == ("SASRec (CE), dropout=0.5", "-")
     assert "RecBole" in br.row_label(br.SASREC_RECBOLE)[0]
     from sksid.recommenders import SASRecRecommender
-    assert {br._setting(v)[0] for v in br.variant_parts(br.parse_row(br.SASREC_RECBOLE)[2])} <= \
+    assert {parse_setting(v)[0] for v in br.variant_parts(br.parse_row(br.SASREC_RECBOLE)[2])} <= \
         set(SASRecRecommender().get_params())
     with pytest.raises(SystemExit, match="settings"):
         br.parse_row("sasrec:noweights")
@@ -329,10 +331,15 @@ def test_recommender_benchmark_behaviour_model_settings_keep_their_own_cache(mon
     assert (sas.norm_first, sas.dropout) == (False, 0.5)
     np.testing.assert_array_equal(sas.item_embeddings_, row.item_embeddings_)  # reused, not refitted
     assert not (bench / "epochs1" / "seed0" / "sasrec.joblib").exists()
-    configs = {json.loads(line)["config"] for line in (tmp_path / "recommenders_movielens.jsonl").open()}
+    # the JSON spelling of the same settings is the same table setting and cache (row already there)
+    br.main(["--rows", "sasrec", "--seeds", "0", "--epochs", "1", "--threads", "1",
+             "--behaviour", '{"norm_first": false, "dropout": 0.5}', "--page", "behaviour"])
+    lines = (tmp_path / "recommenders_movielens.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    configs = {json.loads(line)["config"] for line in lines}
     assert configs == {"package defaults, max_epochs 1",
                        "package defaults, max_epochs 1, behaviour SASRec norm_first=false:dropout=0.5"}
-    with pytest.raises(SystemExit, match="settings"):
+    with pytest.raises(SystemExit, match="not a setting"):
         br.main(["--rows", "sasrec", "--behaviour", "nope", "--page", "x"])
 
 
@@ -345,6 +352,22 @@ class _StubTokenizer:
 
     def fit(self, *args, **kwargs):
         return self
+
+
+def test_settings_read_the_same_in_either_spelling():
+    """Both benchmarks read estimator settings as ``name=value:...`` or as a JSON object."""
+    from _common import parse_settings, settings_string
+
+    want = {"norm_first": False, "init_std": 0.02, "dropout": 0.5, "code_order": "entropy"}
+    assert parse_settings("norm_first=false:init_std=0.02:dropout=0.5:code_order=entropy") == want
+    assert parse_settings(json.dumps(want)) == want
+    assert parse_settings("") == {} and parse_settings(None) == {}
+    assert settings_string(want) == "norm_first=false:init_std=0.02:dropout=0.5:code_order=entropy"
+    assert parse_settings(settings_string(want)) == want
+    with pytest.raises(SystemExit, match="not a setting"):
+        parse_settings("norm_first=false:dropout")
+    with pytest.raises(SystemExit, match="not a valid JSON object"):
+        parse_settings('{"dropout": 0.5')
 
 
 def test_options_benchmark_behaviour_settings(tmp_path, monkeypatch):
@@ -374,3 +397,10 @@ def test_options_benchmark_behaviour_settings(tmp_path, monkeypatch):
     monkeypatch.setattr(bo, "STORE", store)
     lines = [ln for ln in bo.report().splitlines() if ln.startswith("| b |")]
     assert '{"norm_first": false}' in lines[0] and '{"norm_first": false}' not in lines[1]
+
+    # a behaviour SASRec was fitted inside the cached tokenizer: its fit seconds come from
+    # its history; a row that recorded none shows a blank cell, not 0
+    fitted = SimpleNamespace(history_=[{"dur": 1.5}, {"dur": 2.25}, {}])
+    assert bo.epoch_seconds(fitted) == 3.75
+    store.write_text(json.dumps({**row, "model": "SASRec (behaviour)", "fit_s": None}) + "\n")
+    assert [ln for ln in bo.report().splitlines() if ln.startswith("| b |")][0].endswith("| 3 |  |")
