@@ -31,7 +31,8 @@ from skorch.utils import Ansi, to_tensor
 
 from .distributed import all_reduce_gradients, any_process, global_units, is_active, rank, shard, world_size
 
-__all__ = ["SIDNet", "DeviceBatchIterator", "RankingValidation", "TimeBudget", "PlateauLR", "ResumableCheckpoint",
+__all__ = ["SIDNet", "DeviceBatchIterator", "RankingValidation", "TimeBudget", "PlateauLR", "WeightAverage",
+           "ResumableCheckpoint",
            "autocast_context", "torch_seed", "eval_batches"]
 
 
@@ -377,6 +378,71 @@ class PlateauLR(Callback):
         net.history.record("lr", float(net.optimizer_.param_groups[0]["lr"]))
 
 
+class WeightAverage(Callback):
+    """Exponential moving average of the module's parameters (Polyak averaging): the
+    weights a fit is validated, checkpointed and finally kept with.
+
+    After every training batch ``avg += (1 - d_t) * (theta - avg)`` with
+    ``d_t = min(decay, (1 + t) / (10 + t))`` at step ``t`` (the warm-up keeps the first
+    steps' weights from dominating the average). At the end of every epoch the averaged
+    weights replace the training weights, which are set aside, so that validation, early
+    stopping (and the best epoch it restores) and checkpoints see the average; the
+    training weights come back at the start of the next epoch, so the optimisation itself
+    is unchanged. At the end of training the averaged (or early stopping's best averaged)
+    weights stay in the module and the callback drops its copies (a pickled model carries
+    no extra weights).
+
+    Place it before the validation callback. Its state (``avg_``, ``raw_``, ``step_``) is
+    saved by :class:`ResumableCheckpoint`, so an interrupted fit resumes exactly.
+
+    Parameters
+    ----------
+    decay : float, default=0.999
+        Per-step decay in (0, 1); the average spans about ``1 / (1 - decay)`` steps.
+    """
+
+    def __init__(self, decay=0.999):
+        self.decay = decay
+
+    @staticmethod
+    def _params(net):
+        return [p for p in net.module_.parameters()]
+
+    def on_train_begin(self, net, **kwargs):
+        # a resumed fit: ResumableCheckpoint (later in the list) then restores the state
+        self.avg_ = [p.detach().clone() for p in self._params(net)]
+        self.raw_ = None
+        self.step_ = 0
+
+    def on_epoch_begin(self, net, **kwargs):
+        params = self._params(net)
+        # a checkpoint's copies load on the CPU; the average lives beside the weights
+        self.avg_ = [a.to(p.device) for a, p in zip(self.avg_, params)]
+        if self.raw_ is not None:  # the training weights, set aside at the last epoch's end
+            with torch.no_grad():
+                for p, raw in zip(params, self.raw_):
+                    p.copy_(raw)
+            self.raw_ = None
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        if not training:
+            return
+        self.step_ += 1
+        decay = min(float(self.decay), (1.0 + self.step_) / (10.0 + self.step_))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.avg_, [p.detach() for p in self._params(net)], 1.0 - decay)
+
+    def on_epoch_end(self, net, **kwargs):
+        with torch.no_grad():
+            params = self._params(net)
+            self.raw_ = [p.detach().clone() for p in params]
+            for p, avg in zip(params, self.avg_):
+                p.copy_(avg)
+
+    def on_train_end(self, net, **kwargs):
+        self.avg_ = self.raw_ = None
+
+
 class ResumableCheckpoint(Checkpoint):
     """skorch ``Checkpoint`` written at the end of every epoch, for an exact resume.
 
@@ -412,7 +478,8 @@ class ResumableCheckpoint(Checkpoint):
     #: them in on_train_begin)
     callback_state = {"early_stopping": ("misses_", "dynamic_threshold_", "best_epoch_",
                                          "best_model_weights_"),
-                      "lr_schedule": ("best_", "bad_epochs_")}
+                      "lr_schedule": ("best_", "bad_epochs_"),
+                      "weight_average": ("avg_", "raw_", "step_")}
     _POINTER = "latest"
     _STATE = "training_state.pt"
     _NAME = re.compile(r"^epoch-[0-9]{5,}$")

@@ -68,6 +68,7 @@ NON_NEGATIVE_INT = StrictInterval(Integral, 0, None, closed="left")
 POSITIVE_REAL = StrictInterval(Real, 0, None, closed="neither")
 NON_NEGATIVE_REAL = StrictInterval(Real, 0, None, closed="left")
 UNIT_INTERVAL_LEFT = StrictInterval(Real, 0, 1, closed="left")  # [0, 1)
+UNIT_INTERVAL_OPEN = StrictInterval(Real, 0, 1, closed="neither")  # (0, 1)
 
 #: Parameters of every torch-trained estimator (tokenizers and recommenders).
 TRAINING_CONSTRAINTS = {

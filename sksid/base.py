@@ -27,7 +27,8 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 
 from .distributed import rank
-from ._skorch import (PlateauLR, RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, eval_batches, torch_seed)
+from ._skorch import (PlateauLR, RankingValidation, ResumableCheckpoint, SIDNet, TimeBudget, WeightAverage,
+                      eval_batches, torch_seed)
 from ._validation import (
     epoch_cap,
     NON_NEGATIVE_REAL,
@@ -35,6 +36,7 @@ from ._validation import (
     POSITIVE_REAL,
     TRAINING_CONSTRAINTS,
     UNIT_INTERVAL_LEFT,
+    UNIT_INTERVAL_OPEN,
     check_random_state_seed,
     check_sequences,
     check_targets,
@@ -62,6 +64,11 @@ DOC_BLOCKS = {
         ``"plateau"`` multiplies the learning rate by 0.3 after 3 epochs without a new
         best validation NDCG@10 (:class:`~sksid._skorch.PlateauLR`; needs validation;
         the rate is recorded as ``lr`` in ``history_``).
+    ema_decay : float in (0, 1) or None, default=None
+        Validate, early-stop and keep an exponential moving average of the weights,
+        updated after every batch with this per-step decay (about ``1 / (1 - ema_decay)``
+        steps; :class:`~sksid._skorch.WeightAverage`); the optimiser still steps the raw
+        weights. None: the raw weights, as before.
     validation_fraction : float, default=0.1
         Share of the users whose target ``y`` is held out for early stopping when no
         ``eval_set`` is given (at least 500 users, or half of them on smaller data:
@@ -480,6 +487,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
         "compile": [StrOptions({"auto"}), "boolean"],
         "checkpoint_dir": [str, os.PathLike, None],
         "lr_schedule": [StrOptions({"constant", "plateau"})],
+        "ema_decay": [UNIT_INTERVAL_OPEN, None],
     }
 
     # ---- hooks ------------------------------------------------------------------------
@@ -508,6 +516,8 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
 
     def _make_callbacks(self, valid_fn, checkpoint=None):
         cbs = []
+        if getattr(self, "ema_decay", None) is not None:  # first: validation sees the average
+            cbs.append(("weight_average", WeightAverage(self.ema_decay)))
         if valid_fn is not None:
             cbs.append(("valid_ndcg", RankingValidation(valid_fn, name="valid_ndcg")))
             if getattr(self, "lr_schedule", "constant") == "plateau":
@@ -639,7 +649,7 @@ class TorchSequentialRecommender(CPUFallbackMixin, SkorchParamsMixin, BaseRecomm
     #: {name: default} of parameters added after checkpoints were written: at their default
     #: (which reproduces the earlier fit) they stay out of the fingerprint, so an interrupted
     #: fit of an earlier sksid still resumes
-    _fingerprint_new_params: dict = {}
+    _fingerprint_new_params: dict = {"ema_decay": None}  # added 2026-12-07
 
     def _fingerprint(self, train, valid, module_kwargs, seed):
         """sha256 of the training data, validation data, module arguments, seed and the

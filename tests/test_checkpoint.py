@@ -144,7 +144,7 @@ def test_resume_errors(synthetic_sequences, tmp_path):
 def test_checkpoint_of_an_earlier_sksid_resumes_when_new_params_are_at_default(synthetic_sequences, tmp_path,
                                                                                monkeypatch):
     """A parameter added after a checkpoint was written (``norm_first``, ``init_std`` of the SID
-    recommenders) stays out of the fingerprint at its default, so the earlier fit resumes;
+    recommenders, ``ema_decay``) stays out of the fingerprint at its default, so the earlier fit resumes;
     any other value is another fit."""
     X, y = synthetic_sequences
     est = _intrr(max_epochs=2)
@@ -154,11 +154,12 @@ def test_checkpoint_of_an_earlier_sksid_resumes_when_new_params_are_at_default(s
     # the fingerprint as an sksid without the two parameters computed it
     params = est.get_params(deep=False)
     monkeypatch.setattr(type(est), "get_params", lambda self, deep=True: {
-        k: v for k, v in params.items() if k not in ("norm_first", "init_std")})
+        k: v for k, v in params.items() if k not in ("norm_first", "init_std", "ema_decay")})
     before = est._fingerprint(train, valid, {"n_items": 30}, 0)
     monkeypatch.undo()
     assert now == before
     assert est._fingerprint(train, valid, {**module_kw, "norm_first": False}, 0) != now
+    assert clone(est).set_params(ema_decay=0.9)._fingerprint(train, valid, module_kw, 0) != now
     assert est.set_params(init_std=0.02)._fingerprint(train, valid, module_kw, 0) != now
     # and end to end: a post-norm fit does not resume a pre-norm checkpoint
     _fit(_intrr(max_epochs=1, checkpoint_dir=tmp_path), X, y)
@@ -218,3 +219,82 @@ def test_training_loss_goes_through_skorchs_get_loss(synthetic_sequences, monkey
     _sasrec(max_epochs=1).fit(X, y)
     _fit(_intrr(max_epochs=1), X, y)
     assert calls and all(calls)  # every training step, training=True
+
+
+# ---- weight averaging (ema_decay) ------------------------------------------------------------
+def _weight_recorder(log):
+    """A skorch callback that appends to ``log`` (a dict) the module's parameters at the start
+    of training (``"start"``) and after every training batch (``"steps"``); it runs after
+    WeightAverage, so it sees the raw, just-stepped weights. It writes to ``log`` through a
+    closure because the estimator deep-copies its callbacks and drops them after the fit."""
+    from skorch.callbacks import Callback
+
+    class Recorder(Callback):
+        def on_train_begin(self, net, **kwargs):
+            log["start"] = [p.detach().clone() for p in net.module_.parameters()]
+            log["steps"] = []
+
+        def on_batch_end(self, net, batch=None, training=False, **kwargs):
+            if training:
+                log["steps"].append([p.detach().clone() for p in net.module_.parameters()])
+    return ("record", Recorder())
+
+
+def test_ema_weights_are_the_moving_average_of_the_training_weights(synthetic_sequences):
+    """With ``ema_decay`` the fitted weights are the warmed-up exponential moving average of
+    the weights after every optimiser step (by hand), and differ from the raw last step."""
+    import torch
+
+    X, y = synthetic_sequences
+    decay = 0.9
+    log = {}
+    est = _sasrec(max_epochs=3, ema_decay=decay, validation_fraction=0.0,
+                  callbacks=[_weight_recorder(log)]).fit(X, y)
+    avg = [p.clone() for p in log["start"]]
+    for t, step in enumerate(log["steps"], start=1):
+        d = min(decay, (1 + t) / (10 + t))
+        avg = [a + (1 - d) * (p - a) for a, p in zip(avg, step)]
+    fitted = [p.detach() for p in est.net_.module_.parameters()]
+    for a, p in zip(avg, fitted):
+        torch.testing.assert_close(p, a, rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(p, last) for p, last in zip(fitted, log["steps"][-1]))
+    assert len(log["steps"]) > 3  # several steps per epoch: the average spans epochs
+
+
+def test_ema_validates_on_the_average_and_optimises_the_raw_weights(synthetic_sequences, noisy_eval_set):
+    """Early stopping restores the best epoch's averaged weights; training between epochs
+    continues from the raw weights (so an EMA fit's steps equal a plain fit's steps)."""
+    import torch
+
+    X, y = synthetic_sequences
+    kw = dict(max_epochs=4, patience=10)
+    a, b = {}, {}
+    plain = _sasrec(callbacks=[_weight_recorder(a)], **kw).fit(X, y, eval_set=noisy_eval_set)
+    ema = _sasrec(ema_decay=0.5, callbacks=[_weight_recorder(b)], **kw).fit(X, y, eval_set=noisy_eval_set)
+    assert len(a["steps"]) == len(b["steps"])
+    for pa, pb in zip(a["steps"][-1], b["steps"][-1]):
+        torch.testing.assert_close(pa, pb)  # same optimisation path
+    assert [r["valid_ndcg"] for r in plain.history_] != [r["valid_ndcg"] for r in ema.history_]
+
+
+def test_ema_fit_resumes_exactly(synthetic_sequences, noisy_eval_set, tmp_path, monkeypatch):
+    X, y = synthetic_sequences
+    for make in (_sasrec, _intrr):
+        kw = dict(max_epochs=5, patience=10, ema_decay=0.8)
+        fit = (lambda e, **k: _fit(e, X, y, eval_set=noisy_eval_set, **k)) if make is _sasrec else \
+            (lambda e, **k: _fit(e, X, y, **k))
+        ref = fit(make(**kw))
+        ckpt = tmp_path / make.__name__
+        est = make(checkpoint_dir=str(ckpt), **kw)
+        with monkeypatch.context() as m:
+            _crash_at_epoch(m, 3)
+            with pytest.raises(RuntimeError, match="simulated crash"):
+                fit(est)
+        _assert_same_model(fit(clone(est), resume=True), ref, X)
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, 1.5, True, "0.9"])
+def test_ema_decay_is_validated(bad, synthetic_sequences):
+    X, y = synthetic_sequences
+    with pytest.raises(ValueError, match="ema_decay"):
+        _sasrec(ema_decay=bad).fit(X, y)

@@ -151,7 +151,8 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         "exclude_seen": ["boolean"],
         **LAYOUT_CONSTRAINTS,
     }
-    _fingerprint_new_params = {"norm_first": True, "init_std": None}  # added 2026-12-06
+    _fingerprint_new_params = {**TorchSequentialRecommender._fingerprint_new_params,
+                               "norm_first": True, "init_std": None}  # added 2026-12-06
     # decoding="auto" is exact when the widest trie level holds at most this many prefixes
     _exact_auto_max_prefixes = 4096
 

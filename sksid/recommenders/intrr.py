@@ -148,7 +148,7 @@ class IntRRRecommender(SIDRecommenderBase):
                  max_len=20, norm_first=True, init_std=None, alignment_weight=0.1, input_mode="redistribution",
                  output_mode="teacher_forcing", tau=1.0, uid_in_token=True, uid_weight=1.0, anchor_init="random", conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
-                 top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=2e-3, weight_decay=0.0, lr_schedule="constant", patience=15,
+                 top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=2e-3, weight_decay=0.0, lr_schedule="constant", ema_decay=None, patience=15,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
                  compile="auto", checkpoint_dir=None, callbacks=None, n_items=None, exclude_seen=False, **kwargs):
         self.d_model = d_model
@@ -182,6 +182,7 @@ class IntRRRecommender(SIDRecommenderBase):
         self.lr = lr
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.ema_decay = ema_decay
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.device = device

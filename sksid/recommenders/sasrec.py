@@ -91,7 +91,7 @@ class SASRecRecommender(TorchSequentialRecommender):
     }
 
     def __init__(self, d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2, max_len=20,
-                 norm_first=True, init_std=None, max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, lr_schedule="constant", patience=5,
+                 norm_first=True, init_std=None, max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, lr_schedule="constant", ema_decay=None, patience=5,
                  validation_fraction=0.1, top_k=10, exclude_seen=False, device="auto",
                  random_state=None, verbose=0, compile="auto", checkpoint_dir=None, callbacks=None, n_items=None, **kwargs):
         self.d_model = d_model
@@ -108,6 +108,7 @@ class SASRecRecommender(TorchSequentialRecommender):
         self.lr = lr
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.ema_decay = ema_decay
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.top_k = top_k
