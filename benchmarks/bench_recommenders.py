@@ -7,6 +7,8 @@
                                         # fit and cache the rows' behaviour model and codes, no recommender
     python benchmarks/bench_recommenders.py --dataset amazon --epochs 50 --page recommenders_amazon_epochs50 \
         --rows intrr:adcsid,tiger:adcsid --seeds 0   # another budget: its own cache folder and page
+    python benchmarks/bench_recommenders.py --dataset amazon --tag 2026-12-07 --page recommenders_amazon_ema \
+        --rows intrr:adcsid,intrr:adcsid:ema_decay=0.999 --seeds 0   # options compared on one fresh refit
 
 Rows (``--rows``, comma list; default: all of them):
 
@@ -37,8 +39,8 @@ Every row of every seed is one process-independent unit: the split is determinis
 behaviour model (SASRec, whose item table the tokenizers quantise) and each tokenizer's
 codes are cached per seed under ``$SKSID_CACHE_DIR/bench`` (default
 ``~/.cache/sksid/bench``; ``<dataset>/seed<N>`` at the package defaults,
-``<dataset>/patience10/seed<N>`` and the like under ``--epochs`` / ``--patience``, whose fits
-never mix with the defaults'), and each finished (row, seed) is **appended** to
+``<dataset>/patience10/seed<N>`` and the like under ``--epochs`` / ``--patience`` /
+``--behaviour`` / ``--tag``, whose fits never mix with the defaults'), and each finished (row, seed) is **appended** to
 ``docs/results/recommenders_<dataset>.jsonl``. The markdown table
 (``recommenders_<dataset>.md``, mean ± sd over the seeds present) and its plot are rebuilt
 from that file after every row, so a table can be built over several sittings and a row
@@ -62,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import warnings
@@ -154,11 +157,12 @@ def variant_parts(variant):
     return [v for v in variant.split(":") if v]
 
 
-def config_string(max_epochs=None, patience=None, behaviour=None):
+def config_string(max_epochs=None, patience=None, behaviour=None, tag=None):
     """The table's setting, the key that keeps rows of different budgets apart in the results file."""
     return ("package defaults" + (f", max_epochs {max_epochs}" if max_epochs else "")
             + (f", patience {patience}" if patience else "")
-            + (f", behaviour SASRec {behaviour}" if behaviour else ""))
+            + (f", behaviour SASRec {behaviour}" if behaviour else "")
+            + (f", sitting {tag}" if tag else ""))
 
 
 # ---- cached, per-seed artefacts ------------------------------------------------------------
@@ -168,7 +172,8 @@ def budget_tag(ctx):
     ``patience``, absent or None at the defaults)."""
     parts = [f"epochs{ctx['max_epochs']}" if ctx.get("max_epochs") else "",
              f"patience{ctx['patience']}" if ctx.get("patience") else "",
-             f"behaviour-{ctx['behaviour'].replace(':', '_')}" if ctx.get("behaviour") else ""]
+             f"behaviour-{ctx['behaviour'].replace(':', '_')}" if ctx.get("behaviour") else "",
+             f"sitting-{ctx['tag']}" if ctx.get("tag") else ""]
     return "-".join(p for p in parts if p)
 
 
@@ -534,9 +539,12 @@ def row_label(row):
 
 
 def budget_flags(ctx):
-    """The command-line flags that set the table's epoch budget (empty at the defaults)."""
+    """The command-line flags that set the table's setting (epoch budget, behaviour model,
+    sitting; empty at the defaults)."""
     return ((f" --epochs {ctx['max_epochs']}" if ctx["max_epochs"] else "")
-            + (f" --patience {ctx['patience']}" if ctx["patience"] else ""))
+            + (f" --patience {ctx['patience']}" if ctx["patience"] else "")
+            + (f" --behaviour {ctx['behaviour']}" if ctx.get("behaviour") else "")
+            + (f" --tag {ctx['tag']}" if ctx.get("tag") else ""))
 
 
 def page_stem(ctx):
@@ -685,8 +693,13 @@ def main(argv=None):
                          "'norm_first=false:init_std=0.02:dropout=0.5' or the same as a JSON object "
                          "(default: SASRec's defaults); "
                          "its fits and table keep their own cache folder and setting (pass --page)")
+    ap.add_argument("--tag", default=None,
+                    help="name of a sitting whose rows form a table of their own (e.g. options compared "
+                         "on one refit of the codes): added to the setting, its own cache folder; pass --page")
     ap.add_argument("--verbose", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.tag):
+        raise SystemExit(f"--tag {args.tag!r}: letters, digits, '.', '_' and '-' only (it names a folder)")
     if args.behaviour:  # one spelling for the cache folder and the table's setting, whichever was typed
         args.behaviour = settings_string(parse_settings(args.behaviour)) or None
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -700,7 +713,8 @@ def main(argv=None):
                patience=args.patience, device=args.device, verbose=args.verbose,
                efficiency=args.efficiency, machine=machine_line(),
                K=100 if ds.n_items >= 5000 else 32, page=args.page,
-               config=config_string(args.epochs, args.patience, args.behaviour), behaviour=args.behaviour)
+               config=config_string(args.epochs, args.patience, args.behaviour, args.tag),
+               behaviour=args.behaviour, tag=args.tag)
     store = Store(RESULTS / f"recommenders_{args.dataset}.jsonl")
     if not args.report:
         check_page(ctx)  # before any training, not after the first row

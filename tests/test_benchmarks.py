@@ -320,6 +320,14 @@ def test_recommender_benchmark_behaviour_model_settings_keep_their_own_cache(mon
     assert br.budget_tag({"patience": 10, "behaviour": "dropout=0.5:init_std=0.02"}) == \
         "patience10-behaviour-dropout=0.5_init_std=0.02"
     assert br.behaviour_settings({"behaviour": "norm_first=false:dropout=0.5"}) == {"norm_first": False, "dropout": 0.5}
+    # a sitting's tag: its own setting, cache folder and command line
+    tagged = {"max_epochs": None, "patience": None, "behaviour": "dropout=0.5", "tag": "2026-12-07"}
+    assert br.config_string(None, None, "dropout=0.5", "2026-12-07") == \
+        "package defaults, behaviour SASRec dropout=0.5, sitting 2026-12-07"
+    assert br.budget_tag(tagged) == "behaviour-dropout=0.5-sitting-2026-12-07"
+    assert br.budget_flags(tagged) == " --behaviour dropout=0.5 --tag 2026-12-07"
+    with pytest.raises(SystemExit, match="--tag"):
+        br.main(["--rows", "sasrec", "--tag", "a/b", "--page", "x"])
     rng = np.random.default_rng(0)
     seqs = [list(rng.choice(60, size=6, replace=False)) for _ in range(16)]
     monkeypatch.setattr(br, "load_dataset", lambda name: SimpleNamespace(sequences=seqs, n_items=60))
