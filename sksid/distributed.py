@@ -70,8 +70,11 @@ def init(backend: str | None = None, **kwargs) -> None:
 
 
 def shutdown() -> None:
-    """Destroy the default process group (if any)."""
+    """Destroy the default process group (if any), after a barrier: a process that tears
+    the group down while another still finishes its last collective can abort in gloo's
+    background threads ("terminate called without an active exception")."""
     if is_active():
+        dist.barrier()
         dist.destroy_process_group()
 
 
