@@ -34,3 +34,25 @@ def test_fill_docstring_refuses_an_unknown_block():
     Foo.__doc__ = "Doc.\n\n    Parameters\n    ----------\n    {nope}\n"
     with pytest.raises(RuntimeError, match="nope"):
         fill_docstring(Foo)
+
+
+@pytest.mark.parametrize("cls", _estimators(), ids=lambda c: c.__name__)
+def test_documented_defaults_match_the_signature(cls):
+    """A numpydoc ``default=...`` is the value the constructor really has (written as Python:
+    ``"auto"``, ``2e-3``, ``1/3``); an entry without one says ``optional`` and defaults to None.
+    Guards against a default that moves in the code but not in ``help()``."""
+    doc = cls.__doc__
+    wrong = []
+    for name, p in inspect.signature(cls).parameters.items():
+        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        line = re.search(rf"^    {name} : (.*)$", doc, re.M).group(1)
+        stated = re.search(r"default=(.*)$", line)
+        if stated is None:
+            if not (line.rstrip().endswith("optional") and p.default is None):
+                wrong.append(f"{name}: no default= in {line!r} (signature {p.default!r})")
+            continue
+        value = eval(stated.group(1).strip().rstrip("."), {"__builtins__": {}})  # literals and 1/3
+        if value != p.default or isinstance(value, bool) != isinstance(p.default, bool):
+            wrong.append(f"{name}: documented {stated.group(1)!r}, signature {p.default!r}")
+    assert not wrong, f"{cls.__name__}: " + "; ".join(wrong)

@@ -21,9 +21,9 @@ class MostPopular(BaseRecommender):
         Skip items already in the user's history (the benchmark protocol keeps them, as
         RecBole does). When fewer than ``top_k`` unseen items remain, the row is padded
         with -1.
-    random_state : None
+    random_state : None, default=None
         Unused; kept so every recommender shares the same parameters.
-    device : str
+    device : str, default="auto"
         Unused (numpy only); kept for a uniform API.
     n_items : int or None, default=None
         Catalogue size. None: the coded catalogue of an ``SIDSequences``, else the largest
