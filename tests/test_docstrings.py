@@ -14,12 +14,17 @@ def _estimators():
             if inspect.isclass(obj) and issubclass(obj, BaseEstimator)]
 
 
+def _init_params(cls):
+    """The constructor's named parameters (``inspect.Parameter``), ``*args``/``**kwargs`` left out."""
+    return [p for p in inspect.signature(cls).parameters.values()
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+
 @pytest.mark.parametrize("cls", _estimators(), ids=lambda c: c.__name__)
 def test_every_parameter_is_documented(cls):
     doc = cls.__doc__
     assert "{" + "training}" not in doc
-    names = [n for n, p in inspect.signature(cls).parameters.items()
-             if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    names = [p.name for p in _init_params(cls)]
     missing = [n for n in names if not re.search(rf"^    {n} : ", doc, re.M)]
     assert not missing, f"{cls.__name__}: parameters without a numpydoc entry: {missing}"
     bare = [n for n in names if re.search(rf"^    {n} : .*\n(    \S|\n)", doc, re.M)]
@@ -43,9 +48,8 @@ def test_documented_defaults_match_the_signature(cls):
     Guards against a default that moves in the code but not in ``help()``."""
     doc = cls.__doc__
     wrong = []
-    for name, p in inspect.signature(cls).parameters.items():
-        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-            continue
+    for p in _init_params(cls):
+        name = p.name
         line = re.search(rf"^    {name} : (.*)$", doc, re.M).group(1)
         stated = re.search(r"default=(.*)$", line)
         if stated is None:
