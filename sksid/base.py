@@ -68,7 +68,9 @@ DOC_BLOCKS = {
         Validate, early-stop and keep an exponential moving average of the weights,
         updated after every batch with this per-step decay (about ``1 / (1 - ema_decay)``
         steps; :class:`~sksid._skorch.WeightAverage`); the optimiser still steps the raw
-        weights. None: the raw weights, as before.
+        weights. None: the raw weights, as before. Measured for IntRR: 0.999 lifts test
+        NDCG@10 on Amazon Beauty on each of three seeds (+.0015 ± .0006) and ties on
+        MovieLens-100k (docs/recommenders.md, "Weight averaging").
     validation_fraction : float, default=0.1
         Share of the users whose target ``y`` is held out for early stopping when no
         ``eval_set`` is given (at least 500 users, or half of them on smaller data:
