@@ -85,12 +85,13 @@ TRAINING_CONSTRAINTS = {
 EPOCH_CAP_ENV = "SKSID_MAX_EPOCHS"
 
 
-def epoch_cap(max_epochs: int) -> int:
+def epoch_cap(max_epochs: int, warn: bool = False) -> int:
     """``max_epochs``, lowered to ``$SKSID_MAX_EPOCHS`` when that variable is set.
 
     The documented switch for smoke runs: the README's and the docs' code blocks and the
     notebooks run as written in CI with ``SKSID_MAX_EPOCHS=1``; results from such runs are
-    not results. Unset or empty: ``max_epochs`` unchanged.
+    not results. Unset or empty: ``max_epochs`` unchanged. ``warn``: a ``UserWarning``
+    when the variable lowers ``max_epochs`` (the training flow warns once per fit).
 
     Examples
     --------
@@ -107,6 +108,10 @@ def epoch_cap(max_epochs: int) -> int:
         cap = 0
     if cap < 1:
         raise ValueError(f"${EPOCH_CAP_ENV} must be a positive integer, got {env!r}")
+    if warn and cap < int(max_epochs):
+        warnings.warn(f"${EPOCH_CAP_ENV}={cap} caps this fit at {cap} epoch(s) instead of "
+                      f"max_epochs={int(max_epochs)} (a smoke run: unset the variable for a real fit)",
+                      UserWarning, stacklevel=3)
     return min(int(max_epochs), cap)
 
 

@@ -15,7 +15,7 @@ Launch the same script once per process with PyTorch's own launcher, and call
     sksid.distributed.shutdown()
 
 The estimators' API does not change. While a process group is initialised, every
-:class:`~sksid._skorch.SIDNet` fit (SASRec, IntRR, TIGER, the CTR ranker):
+:class:`~sksid.training.SIDNet` fit (SASRec, IntRR, TIGER, the CTR ranker):
 
 * gives each process a contiguous share of every global batch of ``batch_size``
   training windows (the same seeded permutation on every process, so the global batches
@@ -25,9 +25,10 @@ The estimators' API does not change. While a process group is initialised, every
   alignment term counts history items), and sums the gradients over the processes with
   one ``all_reduce`` per step, so the update **equals the single-process update** up to
   floating-point rounding (with ``dropout=0``; dropout masks are drawn per process);
-* validates (early stopping) on the full validation set in every process, so all of them
+* draws one training seed (process 0's, when ``random_state=None``) and validates on the
+  full validation set with process 0's score recorded in every process, so all of them
   stop at the same epoch and hold the same model; a ``max_time`` budget stops all of them
-  when any process's clock runs out.
+  when any process's clock runs out; only process 0 writes ``checkpoint_dir``.
 
 Why ``torch.distributed`` and not Hugging Face Accelerate (skorch's ``AccelerateMixin``):
 it is part of torch (no new dependency), and our modules compute their losses outside
@@ -46,7 +47,8 @@ import os
 import torch
 import torch.distributed as dist
 
-__all__ = ["init", "shutdown", "is_active", "rank", "world_size", "shard", "any_process", "all_reduce_gradients"]
+__all__ = ["init", "shutdown", "is_active", "rank", "world_size", "shard", "any_process", "from_rank0",
+           "all_reduce_gradients"]
 
 
 def init(backend: str | None = None, **kwargs) -> None:
@@ -119,6 +121,20 @@ def any_process(flag: bool) -> bool:
         t = t.cuda()
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def from_rank0(value):
+    """Process 0's ``value`` in every process (``value`` itself outside a process group); a
+    collective: every process of an active group must call it.
+
+    The training flow passes the seed a fit draws (``random_state=None``) and every epoch's
+    validation score through it, so all processes start from the same initialisation and
+    take the same early-stopping and learning-rate decisions."""
+    if not is_active():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def global_units(local: torch.Tensor) -> torch.Tensor:

@@ -9,23 +9,20 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EarlyStopping, ProgressBar
 
-from ._skorch import RankingValidation, TimeBudget, eval_batches, torch_seed
 from ._validation import (
     NON_NEGATIVE_INT,
     NON_NEGATIVE_REAL,
     POSITIVE_INT,
-    POSITIVE_REAL,
     TRAINING_CONSTRAINTS,
     UNIT_INTERVAL_LEFT,
     check_codes,
-    check_random_state_seed,
     resolve_device,
 )
-from .base import CPUFallbackMixin, SkorchParamsMixin
+from .base import CPUFallbackMixin, fill_docstring
 from .interactions import SIDInteractions, check_interactions
 from .nn.ranker import WEIGHT_MODES, PPNetRanker
+from .training import FLOW_CONSTRAINTS, Monitor, TrainingMixin, eval_batches, training_doc
 
 __all__ = ["SIDRanker"]
 
@@ -57,7 +54,12 @@ def _positive_histories(users, items, times, labels, order, H):
     return hist, last
 
 
-class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstimator):
+@fill_docstring(blocks={
+    "training": training_doc(["max_time", "lr_schedule", "ema_decay"]),
+    "training_device": training_doc(["device", "random_state", "verbose", "compile", "checkpoint_dir",
+                                     "callbacks"], auto="auto: off for this model, not measured faster; True compiles"),
+})
+class SIDRanker(CPUFallbackMixin, TrainingMixin, ClassifierMixin, BaseEstimator):
     """CTR ranker on (user, item) rows: item IDs, Semantic IDs, or SIDs with importance weights.
 
     A binary classifier (skorch-trained :class:`~sksid.nn.ranker.PPNetRanker`). The item
@@ -109,13 +111,13 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
         AdamW learning rate.
     weight_decay : float, default=0.0
         AdamW weight decay.
-    patience : int, default=2
-        Early-stopping patience (epochs without a better validation AUC).
+    patience : int or None, default=2
+        Early-stopping patience (epochs without a better validation AUC, best epoch
+        restored); None: no early stopping.
     validation_fraction : float in [0, 1), default=0.1
         The latest rows (in time) held out for early stopping on AUC (best epoch
         restored); 0 trains on every row for ``max_epochs``.
-    max_time : float, optional
-        Wall-clock budget of the training loop, in seconds.
+    {training}
     user_col : str, default="user_id"
         Column of a DataFrame ``X`` holding user ids (integers >= 0).
     item_col : str, default="item_id"
@@ -123,12 +125,7 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
     time_col : str or None, default="timestamp"
         Column that orders the rows (history features, validation split); not a
         feature. Every column other than these three is a numeric extra feature.
-    device : {"auto", "cpu", "cuda", "cuda:<i>", "mps"}, default="auto"
-        Where the network trains and predicts (auto: CUDA when available).
-    random_state : int, RandomState or None, default=None
-        Seed of the initialisation, the batch order and dropout.
-    verbose : int, default=0
-        1 prints skorch's epoch table (loss, validation AUC, seconds).
+    {training_device}
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*`` parameters.
 
@@ -183,9 +180,8 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
         "history_len": [NON_NEGATIVE_INT],
         "dropout": [UNIT_INTERVAL_LEFT],
         "weight_decay": [NON_NEGATIVE_REAL],
-        "patience": [POSITIVE_INT],
+        **FLOW_CONSTRAINTS,
         "validation_fraction": [UNIT_INTERVAL_LEFT],
-        "max_time": [POSITIVE_REAL, None],
         "user_col": [str],
         "item_col": [str],
         "time_col": [str, None],
@@ -194,8 +190,9 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
     def __init__(self, embedding_dim=16, hidden_dims=(64, 32), backbone="ppnet", gate_hidden_dim=64,
                  item_id=True, code_weights=True, weight_mode="scale", history_len=20, dropout=0.0,
                  max_epochs=20, batch_size=512, lr=1e-3, weight_decay=0.0, patience=2,
-                 validation_fraction=0.1, max_time=None, user_col="user_id", item_col="item_id",
-                 time_col="timestamp", device="auto", random_state=None, verbose=0, **kwargs):
+                 validation_fraction=0.1, max_time=None, lr_schedule="constant", ema_decay=None,
+                 user_col="user_id", item_col="item_id", time_col="timestamp", device="auto",
+                 random_state=None, verbose=0, compile="auto", checkpoint_dir=None, callbacks=None, **kwargs):
         self.embedding_dim = embedding_dim
         self.hidden_dims = hidden_dims
         self.backbone = backbone
@@ -212,12 +209,17 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.max_time = max_time
+        self.lr_schedule = lr_schedule
+        self.ema_decay = ema_decay
         self.user_col = user_col
         self.item_col = item_col
         self.time_col = time_col
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.compile = compile
+        self.checkpoint_dir = checkpoint_dir
+        self.callbacks = callbacks
         self._store_prefixed(kwargs)
 
     # ---- input ------------------------------------------------------------------------
@@ -282,7 +284,9 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
         return ((rows.extra - self.extra_mean_) / self.extra_scale_).astype(np.float32)
 
     # ---- fit --------------------------------------------------------------------------
-    def fit(self, X, y, codes=None, weights=None):
+    _compile_auto = False  # not measured faster on this MLP; compile=True asks for it
+
+    def fit(self, X, y, codes=None, weights=None, resume=False):
         """Fit on interaction rows ``X`` and their binary labels ``y``.
 
         Parameters
@@ -298,12 +302,17 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
             Semantic IDs of every catalogue item (row ``i`` = item id ``i``).
         weights : array-like of shape (n_items, L), optional
             Importance weight of every code (needs ``codes``).
+        resume : bool, default=False
+            Continue an interrupted fit from the latest checkpoint in ``checkpoint_dir``
+            (same data and parameters; ``max_epochs``, ``max_time`` and ``verbose`` may
+            change).
 
         Returns
         -------
         self
         """
         self._validate_params()
+        seed = self._training_seed(resume)
         hidden = self._check_hidden_dims()
         sizes = None
         if isinstance(X, SIDInteractions) and codes is None:
@@ -347,7 +356,6 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
 
         data = {"user": rows.users + 1, "item": rows.items + 1, "history": hist,
                 "extra": self._extra(rows), "label": labels}
-        seed = check_random_state_seed(self.random_state)
         self.device_ = resolve_device(self.device)
         n_val = int(round(self.validation_fraction * n))
         val_rows = order[n - n_val:] if n_val else order[:0]
@@ -360,36 +368,30 @@ class SIDRanker(CPUFallbackMixin, SkorchParamsMixin, ClassifierMixin, BaseEstima
             raise ValueError("the training rows (after the validation hold-out) hold a single class; "
                              "lower validation_fraction or add rows of both classes")
 
-        callbacks = []
+        monitor, valid = None, {}
         if val_rows.size:
             valid = {k: v[val_rows] for k, v in data.items()}
 
-            def valid_auc(net, _v=valid):
+            def valid_auc(net):
                 from sklearn.metrics import roc_auc_score
-                return roc_auc_score(_v["label"], self._logits(net.module_, _v))
+                return roc_auc_score(valid["label"], self._logits(net.module_, valid))
 
-            callbacks += [("valid_auc", RankingValidation(valid_auc, name="valid_auc")),
-                          ("early_stopping", EarlyStopping(
-                              monitor="valid_auc", lower_is_better=False, patience=self.patience,
-                              load_best=True, sink=(print if self.verbose else (lambda *a, **k: None))))]
-        if self.max_time is not None:
-            callbacks.append(("time_budget", TimeBudget(float(self.max_time))))
-        if self.verbose:
-            callbacks.append(("progress", ProgressBar(postfix_keys=["train_loss"])))
+            monitor = Monitor("valid_auc", valid_auc)
 
         module_kwargs = dict(
             n_users=self.n_users_, n_items=self.n_items_, dim=self.embedding_dim, hidden_dims=hidden,
             backbone=self.backbone, gate_hidden_dim=self.gate_hidden_dim, use_history=H > 0,
             n_extra=len(self.extra_names_), dropout=self.dropout, codes=codes, weights=weights,
             codebook_sizes=sizes, use_item_id=use_id, weight_mode=self.weight_mode)
-        self.net_ = self._build_net(PPNetRanker, module_kwargs, callbacks, seed)
-        with torch_seed(seed, self.device_):
-            self.net_.initialize()
-            known = np.zeros(self.n_items_ + 1, np.float32)
-            known[1:] = self.known_items_
-            self.net_.module_.items.id_known.copy_(torch.as_tensor(known))
-            self.net_.partial_fit(train, None)
-        self.history_ = self._end_training(self.net_, ("epoch", "train_loss", "valid_auc", "dur"))
+        known = np.zeros(self.n_items_ + 1, np.float32)
+        known[1:] = self.known_items_
+
+        def init_module(module):  # which item ids have a trained embedding (cold start: zero)
+            module.items.id_known.copy_(torch.as_tensor(known))
+
+        self.net_, self.history_ = self._train_net(
+            PPNetRanker, module_kwargs, train, seed=seed, resume=resume, monitor=monitor,
+            fingerprint_data=[valid[k] for k in sorted(valid)], init_module=init_module)
         self.n_epochs_ = len(self.history_)
         return self
 

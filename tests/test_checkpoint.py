@@ -5,10 +5,11 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 
 from sksid import IntRRRecommender, SASRecRecommender
-from sksid._skorch import ResumableCheckpoint, SIDNet
+from sksid.training import ResumableCheckpoint, SIDNet
 from sksid.base import clone_module_state
 
 CODES = np.stack([np.arange(30) % 4, np.arange(30) // 4 % 4, np.arange(30) // 16], 1)
@@ -141,31 +142,39 @@ def test_resume_errors(synthetic_sequences, tmp_path):
         _sasrec(max_epochs=1, lr=0.01, checkpoint_dir=tmp_path).fit(X, y, resume=True)
 
 
-def test_checkpoint_of_an_earlier_sksid_resumes_when_new_params_are_at_default(synthetic_sequences, tmp_path,
-                                                                               monkeypatch):
-    """A parameter added after a checkpoint was written (``norm_first``, ``init_std`` of the SID
-    recommenders, ``ema_decay``) stays out of the fingerprint at its default, so the earlier fit resumes;
-    any other value is another fit."""
+def test_parameters_added_later_stay_out_of_the_fingerprint_at_their_default(synthetic_sequences, tmp_path,
+                                                                           monkeypatch):
+    """A parameter listed in ``_fingerprint_new_params`` (added after checkpoints were written) stays
+    out of the fingerprint at its default, so the earlier fit resumes; any other value is another fit."""
     X, y = synthetic_sequences
     est = _intrr(max_epochs=2)
     train, valid = {"items": np.zeros((2, 3), int)}, (np.arange(3),)
-    module_kw = {"n_items": 30, "norm_first": True, "init_std": None}
-    now = est._fingerprint(train, valid, module_kw, 0)
-    # the fingerprint as an sksid without the two parameters computed it
+    module_kw = {"n_items": 30}
     params = est.get_params(deep=False)
     monkeypatch.setattr(type(est), "get_params", lambda self, deep=True: {
-        k: v for k, v in params.items() if k not in ("norm_first", "init_std", "ema_decay")})
-    before = est._fingerprint(train, valid, {"n_items": 30}, 0)
+        k: v for k, v in params.items() if k != "ema_decay"})
+    before = est._fingerprint(train, valid, module_kw, 0)  # as an sksid without ema_decay computed it
     monkeypatch.undo()
-    assert now == before
-    assert est._fingerprint(train, valid, {**module_kw, "norm_first": False}, 0) != now
-    assert clone(est).set_params(ema_decay=0.9)._fingerprint(train, valid, module_kw, 0) != now
-    assert est.set_params(init_std=0.02)._fingerprint(train, valid, module_kw, 0) != now
+    assert est._fingerprint(train, valid, module_kw, 0) != before  # not listed: part of the fit
+    monkeypatch.setattr(type(est), "_fingerprint_new_params", {"ema_decay": None})
+    assert est._fingerprint(train, valid, module_kw, 0) == before
+    assert clone(est).set_params(ema_decay=0.9)._fingerprint(train, valid, module_kw, 0) != before
     # and end to end: a post-norm fit does not resume a pre-norm checkpoint
     _fit(_intrr(max_epochs=1, checkpoint_dir=tmp_path), X, y)
     with pytest.raises(ValueError, match=r"written by a fit on other data or with other parameters"):
         _fit(_intrr(max_epochs=2, norm_first=False, checkpoint_dir=tmp_path), X, y, resume=True)
     assert len(_fit(_intrr(max_epochs=2, checkpoint_dir=tmp_path), X, y, resume=True).net_.history) == 2
+
+
+def test_checkpoint_of_an_earlier_format_is_refused_with_a_message(synthetic_sequences, tmp_path):
+    X, y = synthetic_sequences
+    _fit(_intrr(max_epochs=1, checkpoint_dir=tmp_path), X, y)
+    sub = (tmp_path / "latest").read_text()
+    state = torch.load(tmp_path / sub / "training_state.pt", weights_only=True)
+    del state["format"]  # as the first checkpoint format wrote it
+    torch.save(state, tmp_path / sub / "training_state.pt")
+    with pytest.raises(ValueError, match=r"earlier sksid .*fit again without resume=True"):
+        _fit(_intrr(max_epochs=2, checkpoint_dir=tmp_path), X, y, resume=True)
 
 
 def _expected_lrs(scores, lr, factor=0.3, patience=3, min_lr=1e-5):

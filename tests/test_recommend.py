@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sksid import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender
-from sksid.base import drop_seen
+from sksid.recommenders._base import drop_seen
 
 N_ITEMS = 12
 TINY = dict(d_model=8, n_layers=1, n_heads=2, d_ff=16, max_epochs=2, batch_size=32, device="cpu",

@@ -152,7 +152,7 @@ class IntRRModule(nn.Module):
     def inference_cache(self, items, *_):
         """Compute the input token of each distinct item of ``items`` (array of padded
         histories, -1 = padding) once for the block instead of once per history position
-        (eval mode, no grad: :func:`sksid._skorch.eval_batches` enters it).
+        (eval mode, no grad: :func:`sksid.training.eval_batches` enters it).
 
         An item's token depends only on the item (its UID anchor and RAN assignment), so
         ranking a batch then costs a table look-up plus the backbone. Histories in the

@@ -4,7 +4,7 @@ Reads the catalogue's codes from the :class:`~sksid.sequences.SIDSequences` a to
 passes down a Pipeline (or from ``fit(X, y, codes=..., weights=...)``), disambiguates
 colliding tuples with TIGER's extra-level rule, and ranks by constrained beam search
 over the catalogue trie (:mod:`sksid.nn.beam`). Training, early stopping, batching and
-the popularity fallback are those of :class:`~sksid.base.TorchSequentialRecommender`.
+the popularity fallback are those of :class:`~sksid.recommenders._torch.TorchSequentialRecommender`.
 """
 from __future__ import annotations
 
@@ -24,10 +24,11 @@ from .._validation import (
     check_dense_codes,
     check_sequences,
 )
-from ..base import DOC_BLOCKS, TorchSequentialRecommender, fill_docstring
+from ..base import fill_docstring
 from ..metrics import code_entropy
 from ..nn.beam import disambiguate
 from ..sequences import SIDSequences
+from ._torch import RECOMMENDER_DOC, TorchSequentialRecommender
 
 __all__ = ["SIDRecommenderBase", "loss_weights", "sid_docstring", "CODE_ORDERS", "DECODINGS"]
 
@@ -93,9 +94,9 @@ LAYOUT_DOC = """    norm_first : bool, default=True
 
 def sid_docstring(cls):
     """Class decorator: put :data:`BACKBONE_DOC`, :data:`SID_OPTIONS_DOC` and the shared
-    training entries (:data:`sksid.base.DOC_BLOCKS`) where the docstring says
+    training entries (:data:`sksid.recommenders._torch.RECOMMENDER_DOC`) where the docstring says
     ``{backbone}``, ``{layout}``, ``{sid_options}``, ``{training}`` and ``{exclude_seen}``."""
-    return fill_docstring(cls, {**DOC_BLOCKS, "backbone": BACKBONE_DOC, "layout": LAYOUT_DOC,
+    return fill_docstring(cls, {**RECOMMENDER_DOC, "backbone": BACKBONE_DOC, "layout": LAYOUT_DOC,
                                 "sid_options": SID_OPTIONS_DOC})
 
 
@@ -129,7 +130,7 @@ _NO_CODES = ("{name} needs the items' Semantic IDs: put a tokenizer before it in
 class SIDRecommenderBase(TorchSequentialRecommender):
     """Base class of generative recommenders over Semantic IDs.
 
-    Subclasses set ``_module_class`` and ``_sid_module_kwargs()``; the module must
+    Subclasses set ``_module_class`` and ``_sid_module_kwargs(item_table, seed)``; the module must
     implement ``rank(items, lengths, k, beam_width) -> (ids, scores)``.
 
     Fitted attributes added to the base ones: ``codes_`` (n_items, L'), ``weights_``,
@@ -151,8 +152,6 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         "exclude_seen": ["boolean"],
         **LAYOUT_CONSTRAINTS,
     }
-    _fingerprint_new_params = {**TorchSequentialRecommender._fingerprint_new_params,
-                               "norm_first": True, "init_std": None}  # added 2026-12-06
     # decoding="auto" is exact when the widest trie level holds at most this many prefixes
     _exact_auto_max_prefixes = 4096
 
@@ -181,18 +180,13 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         -------
         self
         """
-        self._fit_codes = (codes, weights)
-        try:
-            return super().fit(X, y, eval_set=eval_set, resume=resume)
-        finally:
-            del self._fit_codes
-            self.__dict__.pop("_fit_item_table", None)
+        return self._fit(X, y, eval_set, resume, codes=codes, weights=weights)
 
-    def _prepare_catalogue(self, X, seqs, y):
-        codes, weights = getattr(self, "_fit_codes", (None, None))
+    def _prepare_catalogue(self, X, seqs, y, codes=None, weights=None):
+        """Fitted codes from ``codes``/``weights`` or the ``SIDSequences`` ``X``; returns the
+        behaviour model's item table when a tokenizer passed one (fit-time data, else None)."""
         sizes = None
-        # the behaviour model's item table, when a tokenizer passed one (fit-time only)
-        self._fit_item_table = X.item_embeddings if isinstance(X, SIDSequences) else None
+        item_table = X.item_embeddings if isinstance(X, SIDSequences) else None
         if codes is None and isinstance(X, SIDSequences):
             codes, sizes = X.codes, X.codebook_sizes
             if weights is None:
@@ -220,6 +214,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
             codes, lw, sizes)
         self.n_items_ = n_items
         self._check_beam(self.top_k)
+        return item_table
 
     def _code_order(self, codes):
         """Permutation of the code positions in which levels are generated (``code_order_``)."""
@@ -252,13 +247,13 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         self.backbone_ = out
         return out
 
-    def _sid_module_kwargs(self) -> dict:  # pragma: no cover - abstract
+    def _sid_module_kwargs(self, item_table, seed) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _module_kwargs(self):
+    def _module_kwargs(self, item_table, seed):
         kw = dict(n_items=self.n_items_, codes=self.codes_, codebook_sizes=self.codebook_sizes_,
                   weights=self.weights_)
-        kw.update(self._sid_module_kwargs())
+        kw.update(self._sid_module_kwargs(item_table, seed))
         kw.update(norm_first=bool(self.norm_first),
                   init_std=None if self.init_std is None else float(self.init_std))
         return kw

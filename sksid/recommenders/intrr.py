@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import NON_NEGATIVE_REAL, POSITIVE_REAL, StrictInterval, check_sequences
 from ..nn.intrr import IntRRModule
 from ..nn.ran import CONDITIONINGS, MODES
+from ..training.net import eval_mode
 from ._sid import SIDRecommenderBase, sid_docstring
 
 __all__ = ["IntRRRecommender"]
@@ -107,7 +108,7 @@ class IntRRRecommender(SIDRecommenderBase):
 
     Attributes
     ----------
-    net_ : sksid._skorch.SIDNet (``net_.module_`` is a :class:`~sksid.nn.intrr.IntRRModule`)
+    net_ : sksid.training.SIDNet (``net_.module_`` is a :class:`~sksid.nn.intrr.IntRRModule`)
     codes_, weights_, codebook_sizes_ : disambiguated SIDs used by the model
     code_length_ : int, SID length as given at fit
     n_colliding_items_ : int
@@ -195,12 +196,12 @@ class IntRRRecommender(SIDRecommenderBase):
         self.exclude_seen = exclude_seen
         self._store_prefixed(kwargs)
 
-    def _sid_module_kwargs(self):
+    def _sid_module_kwargs(self, item_table, seed):
         return dict(**self._backbone(), dropout=self.dropout,
                     max_len=self.max_len, alignment_weight=self.alignment_weight,
                     input_mode=self.input_mode, output_mode=self.output_mode, tau=self.tau,
                     conditioning=self.conditioning, uid_in_token=bool(self.uid_in_token),
-                    uid_weight=float(self.uid_weight), uid_init=self._uid_init(),
+                    uid_weight=float(self.uid_weight), uid_init=self._uid_init(item_table, seed),
                     use_code_weights=self.code_weights,
                     leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,
                     constrained=bool(self.constrained))
@@ -229,11 +230,11 @@ class IntRRRecommender(SIDRecommenderBase):
             return int(max(1, min(max(self.batch_size, 256), self._exact_budget // module.n_items)))
         return super()._inference_batch_size(module, k, validation)
 
-    def _uid_init(self):
-        """Initial UID table (n_items, d_model) for ``anchor_init="behavior"``, else None."""
+    def _uid_init(self, table, seed):
+        """Initial UID table (n_items, d_model) for ``anchor_init="behavior"`` from the
+        behaviour model's item ``table`` (a map to ``d_model`` drawn from ``seed``), else None."""
         if self.anchor_init == "random":
             return None
-        table = getattr(self, "_fit_item_table", None)
         if table is None:
             raise ValueError("anchor_init='behavior' needs the behaviour model's item table: fit "
                              "through a tokenizer that learns one (e.g. Pipeline([('tok', "
@@ -243,7 +244,7 @@ class IntRRRecommender(SIDRecommenderBase):
             raise ValueError(f"the item table has {table.shape[0]} rows for {self.n_items_} items")
         d, d_b = self.backbone_["d_model"], table.shape[1]
         if d_b != d:  # a seeded random orthonormal map (d_b, d) to d_model
-            rng = np.random.RandomState(0 if self.random_state is None else self.random_state)
+            rng = np.random.RandomState(seed)
             q, _ = np.linalg.qr(rng.standard_normal((max(d, d_b), min(d, d_b))))
             table = table @ (q if d_b > d else q.T)
         table = table - table.mean(0)
@@ -277,12 +278,6 @@ class IntRRRecommender(SIDRecommenderBase):
         if items is None:
             items = np.arange(self.n_items_)
         items = check_sequences([np.asarray(items)], n_items=self.n_items_, name="items")[0]
-        module = self.net_.module_
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                probs = module.redistribution(torch.as_tensor(items, device=self.device_))
-        finally:
-            module.train(was_training)
+        with eval_mode(self.net_.module_) as module, torch.no_grad():
+            probs = module.redistribution(torch.as_tensor(items, device=self.device_))
         return [p.cpu().numpy() for p in probs]

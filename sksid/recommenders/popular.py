@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_sequences, check_targets
-from ..base import BaseRecommender
+from ._base import BaseRecommender
 from ..sequences import SIDSequences
 
 __all__ = ["MostPopular"]

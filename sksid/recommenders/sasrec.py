@@ -4,14 +4,15 @@ from __future__ import annotations
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import LAYOUT_CONSTRAINTS, POSITIVE_INT
-from ..base import TorchSequentialRecommender, fill_docstring
+from ..base import fill_docstring
 from ..nn.sasrec import SASRecModule
 from ..sequences import pad_histories
+from ._torch import RECOMMENDER_DOC, TorchSequentialRecommender
 
 __all__ = ["SASRecRecommender"]
 
 
-@fill_docstring
+@fill_docstring(blocks=RECOMMENDER_DOC)
 class SASRecRecommender(TorchSequentialRecommender):
     """Self-attentive sequential recommender trained with full-softmax cross-entropy.
 
@@ -66,7 +67,7 @@ class SASRecRecommender(TorchSequentialRecommender):
 
     Attributes
     ----------
-    net_ : sksid._skorch.SIDNet
+    net_ : sksid.training.SIDNet
         The fitted skorch net (``net_.module_`` is a :class:`~sksid.nn.sasrec.SASRecModule`).
     item_embeddings_ : ndarray of shape (n_items, d_model)
     n_items_, n_epochs_, history_, item_popularity_, popular_items_, device_
@@ -122,7 +123,7 @@ class SASRecRecommender(TorchSequentialRecommender):
         self.n_items = n_items
         self._store_prefixed(kwargs)
 
-    def _module_kwargs(self):
+    def _module_kwargs(self, catalogue, seed):
         if self.n_heads > self.d_model:
             raise ValueError(f"n_heads={self.n_heads} exceeds d_model={self.d_model}: each head "
                              "needs at least one dimension (head width d_model // n_heads)")

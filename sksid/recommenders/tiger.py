@@ -58,7 +58,7 @@ class TIGERRecommender(SIDRecommenderBase):
 
     Attributes
     ----------
-    net_ : sksid._skorch.SIDNet (``net_.module_`` is a :class:`~sksid.nn.tiger.TIGERModule`)
+    net_ : sksid.training.SIDNet (``net_.module_`` is a :class:`~sksid.nn.tiger.TIGERModule`)
     codes_, weights_, codebook_sizes_, code_length_, n_colliding_items_
     n_items_, n_epochs_, history_, item_popularity_, popular_items_, device_
 
@@ -120,7 +120,7 @@ class TIGERRecommender(SIDRecommenderBase):
         self.exclude_seen = exclude_seen
         self._store_prefixed(kwargs)
 
-    def _sid_module_kwargs(self):
+    def _sid_module_kwargs(self, item_table, seed):
         return dict(**self._backbone(), dropout=self.dropout,
                     max_len=self.max_len, use_code_weights=self.code_weights,
                     leaf=bool(self.leaf) and self.codes_.shape[1] > self.code_length_,

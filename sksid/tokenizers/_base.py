@@ -41,21 +41,15 @@ standardised space, the same number for all four tokenizers.
 """
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from numbers import Integral
 
 import numpy as np
-import scipy.sparse as sp
-import torch
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import HasMethods
-from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import Callback
+from sklearn.utils.validation import check_is_fitted
 
-from .._skorch import torch_seed
 from .._validation import (
-    NON_NEGATIVE_INT,
     POSITIVE_INT,
     TRAINING_CONSTRAINTS,
     StrictInterval,
@@ -64,14 +58,14 @@ from .._validation import (
     check_targets,
     resolve_device,
 )
-from ..base import CPUFallbackMixin, SkorchParamsMixin, fill_docstring
+from ..base import fill_docstring
+from ..behavior import fit_behavior_model
 from ..interactions import SIDInteractions, check_interactions, interactions_to_histories, is_interaction_frame
 from ..sequences import SIDSequences
+from ..training import torch_seed
+from ._input import FeatureInputMixin, feature_rows, is_histories, take_rows
 
-__all__ = ["BaseTokenizer", "CodebookRefresh", "tiger_suffix", "tokenizer_docstring", "TORCH_TOKENIZER_CONSTRAINTS",
-           "TOKENIZER_DOC"]
-
-DEFAULT_MODALITY = "content"
+__all__ = ["BaseTokenizer", "tiger_suffix", "tokenizer_docstring", "TOKENIZER_DOC"]
 
 # numpydoc entries every tokenizer shares (put where a docstring says ``{tokenizer_common}``)
 TOKENIZER_DOC = """    device : {"auto", "cpu", "cuda"}, default="auto"
@@ -102,15 +96,6 @@ def tokenizer_docstring(cls):
     return fill_docstring(cls, {"tokenizer_common": TOKENIZER_DOC})
 
 
-#: Training parameters of the skorch-trained tokenizers (ADC-SID, RQ-VAE). ``max_epochs=0``
-#: is allowed: the codebooks keep their k-means initialisation.
-TORCH_TOKENIZER_CONSTRAINTS = {
-    "max_epochs": [NON_NEGATIVE_INT],
-    "batch_size": TRAINING_CONSTRAINTS["batch_size"],
-    "lr": TRAINING_CONSTRAINTS["lr"],
-}
-
-
 def tiger_suffix(codes: np.ndarray) -> np.ndarray:
     """TIGER's disambiguation code: 0, 1, 2, ... within each group of identical tuples
     (in item order).
@@ -136,57 +121,19 @@ def _shared_items(codes: np.ndarray) -> np.ndarray:
     return np.flatnonzero(counts[inv.reshape(-1)] > 1)
 
 
-def _is_histories(X) -> bool:
-    if isinstance(X, (list, tuple)):
-        return True
-    return isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1
-
-
-class CodebookRefresh(Callback):
-    """Dead-code re-seeding after every epoch, from the latents of all training items."""
-
-    def __init__(self, data):
-        self.data = data
-
-    def on_epoch_end(self, net, **kwargs):
-        batch = {k: torch.as_tensor(v, device=net.device) for k, v in self.data.items()}
-        was = net.module_.training
-        net.module_.eval()
-        n = net.module_.refresh_codebooks(**batch)
-        net.module_.train(was)
-        net.history.record("reseeded", int(n))
-
-
-def _feature_rows(X) -> int:
-    """Row count of a feature input (dict of modalities, DataFrame or 2-D array-like)."""
-    if isinstance(X, Mapping):
-        counts = {name: int(np.shape(a)[0]) if np.ndim(a) else 0 for name, a in X.items()}
-        if len(set(counts.values())) > 1:
-            raise ValueError(f"modalities have different row counts: {counts}")
-        return next(iter(counts.values()), 0)
-    shape = getattr(X, "shape", None)
-    return int(shape[0]) if shape is not None and len(shape) else len(X)
-
-
-def _take_rows(X, rows):
-    """Rows ``rows`` (a slice) of a feature input; memory-mapped arrays stay on disk."""
-    if isinstance(X, Mapping):
-        return {name: a[rows] for name, a in X.items()}
-    if hasattr(X, "iloc"):
-        return X.iloc[rows]
-    return X[rows] if hasattr(X, "shape") else np.asarray(X)[rows]
-
-
-class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseEstimator):
+class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
     """Common fit/transform skeleton of the tokenizers (see the module docstring).
 
-    Subclasses implement ``_fit_features(std, raw, seed, device)``, ``_encode(std, raw,
-    rows=None) -> (codes, weights, recon_per_item)`` (``rows``: the slice of the input's
-    rows being encoded; ``transform`` encodes feature input in chunks of
-    ``_transform_chunk`` rows, so its working memory does not grow with the catalogue)
-    and ``_code_length()``; they may override
-    ``_behavior_positions()``. They extend ``_parameter_constraints`` (validated at the
-    start of ``fit``); the torch-trained ones add :data:`TORCH_TOKENIZER_CONSTRAINTS`.
+    Subclasses implement ``_fit_features(std, raw, seed, resume, **fit_args) -> state``
+    (``fit_args``: the subclass's extra ``fit`` arguments; ``state``: what encoding the
+    training catalogue needs, passed to ``_encode_fitted``), ``_encode(std, raw,
+    rows=None, n_rows=None, **transform_args) -> (codes, weights, recon_per_item)``
+    (``rows``: the slice of the input's ``n_rows`` rows being encoded; ``transform``
+    encodes feature input in chunks of ``_transform_chunk`` rows, so its working memory
+    does not grow with the catalogue) and ``_code_length()``; they may override
+    ``_encode_fitted(std, raw, state)`` and ``_behavior_positions()``. They extend
+    ``_parameter_constraints`` (validated at the start of ``fit``); the torch-trained
+    ones derive from :class:`~sksid.tokenizers._torch.TorchTokenizer`.
     """
 
     _parameter_constraints: dict = {
@@ -203,125 +150,16 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
 
     _transform_chunk = 1 << 16  # rows per transform chunk (feature input)
 
-    # ---- input parsing -------------------------------------------------------------
-    def _modality_spec(self, n_features):
-        md = self.modality_dims
-        if md is None:
-            return [(DEFAULT_MODALITY, n_features)]
-        items = list(md.items()) if isinstance(md, dict) else [tuple(p) for p in md]
-        names = [str(n) for n, _ in items]
-        if len(set(names)) != len(names):
-            raise ValueError(f"modality_dims has duplicate modality names: {names}")
-        for n, d in items:
-            if not isinstance(d, numbers.Integral) or d < 1:
-                raise ValueError(f"modality_dims[{n!r}] must be a positive int, got {d!r}")
-        total = sum(int(d) for _, d in items)
-        if total != n_features:
-            raise ValueError(f"modality_dims sum to {total} columns but X has {n_features} features")
-        return [(str(n), int(d)) for n, d in items]
-
-    def _parse_features(self, X, reset: bool) -> dict:
-        """Return ``{modality: float32 (n, d)}`` from any feature form; validates."""
-        if sp.issparse(X):
-            raise TypeError("sparse input is not supported by the tokenizers; pass a dense array "
-                            "(e.g. X.toarray())")
-        if isinstance(X, Mapping):
-            if not X:
-                raise ValueError("X is an empty dict: at least one modality is required")
-            out, n_rows = {}, None
-            for name, arr in X.items():
-                if not isinstance(name, str):
-                    raise TypeError(f"modality names must be str, got {name!r}")
-                a = np.asarray(arr)
-                if a.dtype.kind not in "fiub":
-                    raise ValueError(f"modality {name!r} has dtype {a.dtype}; expected numbers")
-                a = a.astype(np.float32)
-                if a.ndim != 2:
-                    raise ValueError(f"modality {name!r} must be 2-D (n_items, d), got shape {a.shape}")
-                if a.shape[1] == 0:
-                    raise ValueError(f"modality {name!r} has 0 columns")
-                if not np.all(np.isfinite(a)):
-                    raise ValueError(f"modality {name!r} contains NaN or inf")
-                if n_rows is not None and a.shape[0] != n_rows:
-                    raise ValueError(f"modalities have different row counts: {name!r} has "
-                                     f"{a.shape[0]} rows, {next(iter(out))!r} has {n_rows}")
-                n_rows = a.shape[0]
-                out[name] = a
-            if not reset:
-                check_is_fitted(self, "modality_dims_")
-                unknown = [m for m in out if m not in self.modality_dims_]
-                if unknown:
-                    raise ValueError(f"unknown modality name(s) {unknown}; the tokenizer was "
-                                     f"fitted on {list(self.modality_dims_)}")
-                missing = [m for m in self.modality_dims_ if m not in out]
-                if missing:
-                    raise ValueError(f"missing modality(ies) {missing}; fitted on {list(self.modality_dims_)}")
-                out = {m: out[m] for m in self.modality_dims_}
-        else:
-            arr = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
-                                ensure_min_samples=1)
-            arr = np.asarray(arr, dtype=np.float32)
-            names = getattr(self, "feature_names_in_", None)
-            if reset:
-                if names is not None and any(":" in str(c) for c in names):
-                    groups = {}
-                    for j, c in enumerate(names):
-                        m = str(c).split(":", 1)[0] if ":" in str(c) else DEFAULT_MODALITY
-                        groups.setdefault(m, []).append(j)
-                    self._column_groups_ = {m: np.array(ix) for m, ix in groups.items()}
-                else:
-                    spec, start, groups = self._modality_spec(arr.shape[1]), 0, {}
-                    for m, d in spec:
-                        groups[m] = np.arange(start, start + d)
-                        start += d
-                    self._column_groups_ = groups
-            if not reset and not hasattr(self, "_column_groups_"):
-                raise ValueError("this tokenizer was fitted on a dict of modalities (or on "
-                                 "histories); pass a dict {modality: array} to transform")
-            out = {m: np.ascontiguousarray(arr[:, ix]) for m, ix in self._column_groups_.items()}
-        if reset:
-            self.modality_dims_ = {m: int(a.shape[1]) for m, a in out.items()}
-        else:
-            for m, a in out.items():
-                if a.shape[1] != self.modality_dims_[m]:
-                    raise ValueError(f"modality {m!r} has {a.shape[1]} columns, expected "
-                                     f"{self.modality_dims_[m]} as in fit")
-        return out
-
     def _check_n_items(self, n):
         K = self.codebook_size
         if n < max(K, 2):
             raise ValueError(f"{type(self).__name__} got n_samples = {n} item(s), but "
                              f"codebook_size={K} needs at least {max(K, 2)} items to fit")
 
-    # ---- standardisation -----------------------------------------------------------
-    def _fit_scalers(self, feats):
-        self.scalers_ = {}
-        for m, a in feats.items():
-            a = a.astype(np.float64)
-            mean = a.mean(0)
-            rms = float(np.sqrt(np.mean((a - mean) ** 2)))
-            mean = mean.astype(np.float32)
-            self.scalers_[m] = (mean, rms if rms > 1e-12 else 1.0)
-
-    def _standardize(self, feats):
-        return {m: ((a - self.scalers_[m][0]) / self.scalers_[m][1]).astype(np.float32)
-                for m, a in feats.items()}
-
-    @staticmethod
-    def _balanced_concat(std):
-        """Concatenation with modality ``m`` divided by sqrt(d_m) (equal modality weight), in
-        the modalities' sorted name order, so the codes do not depend on dict key order."""
-        return np.concatenate([std[m] / np.sqrt(std[m].shape[1]) for m in sorted(std)], 1).astype(np.float32)
-
-    # ---- pipeline path -------------------------------------------------------------
-    def _default_behavior_estimator(self, seed):
-        from ..recommenders.sasrec import SASRecRecommender
-        # the tokenizer's verbosity reaches its behaviour model: minutes of SASRec training
-        # would otherwise print nothing
-        return SASRecRecommender(random_state=seed, device=self.device, verbose=self.verbose)
-
+    # ---- histories path ------------------------------------------------------------
     def _features_from_histories(self, X, y, item_features, seed, n_items_seen=0):
+        """The modalities of a histories fit: the content of ``item_features`` and the
+        behavioural item table of :func:`sksid.behavior.fit_behavior_model` on ``(X, y)``."""
         seqs = check_sequences(X)
         if y is None:
             raise ValueError("fitting a tokenizer on interaction histories needs y (the next items)")
@@ -345,21 +183,14 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         if max(hi + 1, n_items_seen) > n_items:
             hi = max(hi, n_items_seen - 1)
             raise ValueError(f"X/y contain item id {hi} but the catalogue has {n_items} items")
-        est = self.behavior_estimator
-        est = self._default_behavior_estimator(seed) if est is None else clone(est)
-        # an SIDSequences sizes the recommender's catalogue to all n_items items
-        est.fit(SIDSequences(seqs, codes=np.zeros((n_items, 1), dtype=np.int64)), y)
-        emb = np.asarray(est.item_embeddings_, dtype=np.float32)
-        if emb.shape[0] != n_items:
-            raise ValueError(f"behavior_estimator returned {emb.shape[0]} item embeddings, expected {n_items}")
-        self.behavior_estimator_ = est
-        counts = np.bincount(np.concatenate([np.concatenate(seqs) if seqs else np.zeros(0, np.int64), y]),
-                             minlength=n_items)
-        self.item_popularity_ = counts.astype(np.int64)
+        behavior = fit_behavior_model(seqs, y, n_items, self.behavior_estimator, seed=seed,
+                                      device=self.device, verbose=self.verbose)
+        self.behavior_estimator_ = behavior.estimator
+        self.item_popularity_ = behavior.counts
+        self.item_embeddings_ = behavior.item_embeddings
         feats = dict(content)
-        feats[self.behavior_modality] = emb
+        feats[self.behavior_modality] = behavior.item_embeddings
         self.modality_dims_ = {m: int(a.shape[1]) for m, a in feats.items()}
-        self.item_embeddings_ = emb
         return feats
 
     # ---- fit / transform -------------------------------------------------------------
@@ -379,8 +210,17 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         -------
         self
         """
+        return self._fit(X, y, item_features)
+
+    def _training_seed(self, resume):
+        if resume:
+            raise ValueError(f"{type(self).__name__} has no checkpoints to resume from")
+        return check_random_state_seed(self.random_state)
+
+    def _fit(self, X, y, item_features, resume=False, **fit_args):
+        """:meth:`fit`; ``fit_args`` go to ``_fit_features``."""
         self._validate_params()
-        seed = check_random_state_seed(self.random_state)
+        seed = self._training_seed(resume)
         device = resolve_device(self.device)
         for attr in ("behavior_estimator_", "item_popularity_", "item_embeddings_", "_column_groups_"):
             self.__dict__.pop(attr, None)
@@ -388,7 +228,7 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
             hist, nxt, n_seen = interactions_to_histories(X, y)
             raw = self._features_from_histories(hist, nxt, item_features, seed, n_items_seen=n_seen)
             self.input_kind_ = "interactions"
-        elif _is_histories(X):
+        elif is_histories(X):
             raw = self._features_from_histories(X, y, item_features, seed)
             self.input_kind_ = "histories"
         else:
@@ -404,8 +244,8 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
         std = self._standardize(raw)
         self.device_ = device
         with torch_seed(seed, device):
-            self._fit_features(std, raw, seed, device)
-        codes, weights, recon = self._encode(std, raw)
+            state = self._fit_features(std, raw, seed, resume, **fit_args)
+        codes, weights, recon = self._encode_fitted(std, raw, state)
         self.recon_loss_ = float(np.mean(recon))
         self.code_length_ = codes.shape[1]
         self.collisions_ = _shared_items(codes)
@@ -418,6 +258,11 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
 
     def _check_modalities(self, raw):
         """Hook: modality-specific checks (ADC-SID)."""
+
+    def _encode_fitted(self, std, raw, state):
+        """Encode the training catalogue right after fitting (``state``: what
+        ``_fit_features`` returned)."""
+        return self._encode(std, raw)
 
     def _codebook_sizes(self):
         return [self.codebook_size] * self._code_length()
@@ -433,6 +278,10 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
     def transform(self, X):
         """Codes of items (feature input) or histories with the fitted codes attached.
 
+        Parameters
+        ----------
+        X : dict, DataFrame, 2-D array, list of item-id histories or interaction frame
+
         Returns
         -------
         (codes, weights) : int64 and float32 arrays of shape (n_items, L)
@@ -444,6 +293,10 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
             For an interaction frame (item ids must lie in ``[0, n_items_)``): the rows
             unchanged, with the catalogue's codes and weights.
         """
+        return self._transform(X)
+
+    def _transform(self, X, **transform_args):
+        """:meth:`transform`; ``transform_args`` go to ``_encode`` (feature input)."""
         check_is_fitted(self, "codes_")
         if is_interaction_frame(X):
             frame = X.frame if isinstance(X, SIDInteractions) else X
@@ -455,18 +308,18 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
                     "covering the whole catalogue (or n_items=<catalogue size>)")
             return SIDInteractions(frame, codes=self.codes_, weights=self.weights_,
                                    codebook_sizes=self.codebook_sizes_)
-        if _is_histories(X):
+        if is_histories(X):
             seqs = check_sequences(X, n_items=self.n_items_)
             return SIDSequences(seqs, codes=self.codes_, weights=self.weights_,
                                 codebook_sizes=self.codebook_sizes_,
                                 item_embeddings=getattr(self, "item_embeddings_", None))
-        n = _feature_rows(X)
+        n = feature_rows(X)
         step = max(1, int(self._transform_chunk))
         codes, weights = [], []
         for start in range(0, max(n, 1), step):  # bounded working memory for any catalogue size
             rows = slice(start, min(start + step, n))
-            raw = self._parse_features(X if n <= step else _take_rows(X, rows), reset=False)
-            c, w, _ = self._encode(self._standardize(raw), raw, rows=rows)
+            raw = self._parse_features(X if n <= step else take_rows(X, rows), reset=False)
+            c, w, _ = self._encode(self._standardize(raw), raw, rows=rows, n_rows=n, **transform_args)
             codes.append(c)
             weights.append(w)
         return self._finish_codes(np.concatenate(codes), np.concatenate(weights))
@@ -474,42 +327,6 @@ class BaseTokenizer(CPUFallbackMixin, SkorchParamsMixin, TransformerMixin, BaseE
     def fit_transform(self, X, y=None, item_features=None):
         """``fit(X, y, item_features)`` then ``transform(X)``."""
         return self.fit(X, y, item_features=item_features).transform(X)
-
-    # ---- torch training shared by ADC-SID and RQ-VAE (the net: SkorchParamsMixin._build_net)
-    def _train_module(self, module_cls, module_kwargs, data, seed, device):
-        module_kwargs = dict(module_kwargs)
-        module_kwargs.update(self._params_for("module"))
-        net = self._build_net(module_cls, module_kwargs, [("codebook_refresh", CodebookRefresh(data))], seed)
-        net.initialize()
-        batch = {k: torch.as_tensor(v, device=device) for k, v in data.items()}
-        net.module_.init_codebooks(generator=torch.Generator().manual_seed(seed), **batch)
-        if net.max_epochs > 0:
-            net.partial_fit(data, None)
-        self.history_ = self._end_training(net, ("epoch", "train_loss", "reseeded", "dur"))
-        self.net_ = net
-        return net
-
-    @torch.no_grad()
-    def _run_module(self, data, keys=("codes", "weights")):
-        """Batched eval forward of the fitted module (float32); numpy outputs + recon loss."""
-        module = self.net_.module_
-        was = module.training
-        module.eval()
-        outs = {k: [] for k in keys}
-        recon = []
-        n = len(next(iter(data.values())))
-        bs = max(int(self.batch_size), 1024)
-        try:
-            for b in range(0, n, bs):
-                batch = {k: torch.as_tensor(v[b:b + bs], device=self.device_) for k, v in data.items()}
-                out = module(**batch)
-                for k in keys:
-                    outs[k].append(out[k].float().cpu().numpy() if k != "codes" else out[k].cpu().numpy())
-                recon.append(module.reconstruction_loss(out, batch, reduction="none").cpu().numpy())
-        finally:
-            module.train(was)
-        res = {k: np.concatenate(v) for k, v in outs.items()}
-        return res, np.concatenate(recon)
 
     # ---- report ----------------------------------------------------------------------
     def _behavior_positions(self):

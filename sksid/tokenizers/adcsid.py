@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..base import fill_docstring
 from .._validation import (
     NON_NEGATIVE_INT,
     NON_NEGATIVE_REAL,
@@ -17,16 +18,16 @@ from .._validation import (
     StrictInterval,
 )
 from ..nn.adcsid import GATE_ACTIVATIONS, ADCSIDModule, alignment_strength, normalized_norm
-from ..interactions import is_interaction_frame
-from ._base import TORCH_TOKENIZER_CONSTRAINTS, BaseTokenizer, _feature_rows, _is_histories, tokenizer_docstring
+from ._base import TOKENIZER_DOC
+from ._torch import TORCH_TOKENIZER_DOC, TorchTokenizer
 
 __all__ = ["ADCSIDTokenizer"]
 
 RELIABILITIES = ("auto", "norm", "log_count")
 
 
-@tokenizer_docstring
-class ADCSIDTokenizer(BaseTokenizer):
+@fill_docstring(blocks={"torch_training": TORCH_TOKENIZER_DOC, "tokenizer_common": TOKENIZER_DOC})
+class ADCSIDTokenizer(TorchTokenizer):
     """Adaptive Denoising Collaborative Semantic IDs (ADC-SID §3).
 
     A behaviour-content mixture of quantisers: ``n_shared`` shared experts on the
@@ -130,6 +131,7 @@ class ADCSIDTokenizer(BaseTokenizer):
         Items per training batch.
     lr : float, default=1e-3
         AdamW learning rate.
+    {torch_training}
     {tokenizer_common}
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*`` parameters.
@@ -189,8 +191,7 @@ class ADCSIDTokenizer(BaseTokenizer):
     """
 
     _parameter_constraints: dict = {
-        **BaseTokenizer._parameter_constraints,
-        **TORCH_TOKENIZER_CONSTRAINTS,
+        **TorchTokenizer._parameter_constraints,
         "n_shared": [NON_NEGATIVE_INT],
         "n_content_experts": [NON_NEGATIVE_INT, dict],
         "n_behavior": [NON_NEGATIVE_INT],
@@ -223,7 +224,9 @@ class ADCSIDTokenizer(BaseTokenizer):
                  use_strength_controller=True, use_behavior_gate=True, use_sparsity_reg=True,
                  reliability="auto", gate_activation="tanh", collision_weight=1.0, rebalance=2.0,
                  max_epochs=100, batch_size=256,
-                 lr=1e-3, device="auto",
+                 lr=1e-3,
+                 weight_decay=0.01, patience=None, max_time=None, lr_schedule="constant", ema_decay=None,
+                 compile="auto", checkpoint_dir=None, callbacks=None, device="auto",
                  random_state=None, verbose=0, modality_dims=None, behavior_modality="collab",
                  disambiguate=False, behavior_estimator=None, n_items=None, **kwargs):
         self.codebook_size = codebook_size
@@ -252,6 +255,14 @@ class ADCSIDTokenizer(BaseTokenizer):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.max_time = max_time
+        self.lr_schedule = lr_schedule
+        self.ema_decay = ema_decay
+        self.compile = compile
+        self.checkpoint_dir = checkpoint_dir
+        self.callbacks = callbacks
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -264,6 +275,11 @@ class ADCSIDTokenizer(BaseTokenizer):
 
     # ---- checks ----------------------------------------------------------------------
     def _check_modalities(self, raw):
+        self._content_experts(raw)
+
+    def _content_experts(self, raw):
+        """{content modality: number of its experts}, validated against the modalities of
+        ``raw``."""
         b = self.behavior_modality
         content = [m for m in raw if m != b]
         nce = self.n_content_experts
@@ -278,8 +294,8 @@ class ADCSIDTokenizer(BaseTokenizer):
                     raise ValueError(f"n_content_experts for {m!r} must be an int >= 0, got {v!r}")
         else:
             per = {m: nce for m in content}
-        self._n_content = {m: int(v) for m, v in per.items()}
-        L = int(self.n_shared) + sum(self._n_content.values()) + (int(self.n_behavior) if b in raw else 0)
+        n_content = {m: int(v) for m, v in per.items()}
+        L = int(self.n_shared) + sum(n_content.values()) + (int(self.n_behavior) if b in raw else 0)
         if L < 1:
             raise ValueError("the code length n_shared + content experts + n_behavior is 0")
         if b in raw:
@@ -287,9 +303,10 @@ class ADCSIDTokenizer(BaseTokenizer):
             if not np.any(norms > 0):
                 raise ValueError(f"every behavioural embedding ({b!r}) has zero norm; the "
                                  "alignment strength (Eq. 15-17) needs informative norms")
+        return n_content
 
     # ---- fit -------------------------------------------------------------------------
-    def fit(self, X, y=None, item_features=None, item_counts=None):
+    def fit(self, X, y=None, item_features=None, item_counts=None, resume=False):
         """Learn the experts, gates and codebooks.
 
         Parameters
@@ -304,16 +321,17 @@ class ADCSIDTokenizer(BaseTokenizer):
             Training interaction count of every item (>= 0). Used by
             ``reliability="log_count"``/``"auto"``; on histories input it overrides the
             counts of ``(X, y)``.
+        resume : bool, default=False
+            Continue an interrupted fit from the latest checkpoint in ``checkpoint_dir``
+            (same data and parameters; ``max_epochs``, ``max_time`` and ``verbose`` may
+            change). On histories input the behaviour model is fitted again first (same
+            seed, same model).
 
         Returns
         -------
         self
         """
-        self._fit_counts = item_counts
-        try:
-            super().fit(X, y, item_features=item_features)
-        finally:
-            del self._fit_counts
+        self._fit(X, y, item_features, resume, item_counts=item_counts)
         if self.disambiguate:  # the extra code's weight is 1, as in weights_
             self.raw_weights_ = np.concatenate(
                 [self.raw_weights_, np.ones((len(self.raw_weights_), 1), np.float32)], 1)
@@ -340,14 +358,7 @@ class ADCSIDTokenizer(BaseTokenizer):
         (codes, weights) or SIDSequences
             As :meth:`BaseTokenizer.transform`.
         """
-        self._transform_counts = item_counts
-        if not (is_interaction_frame(X) or _is_histories(X)):
-            self._transform_rows = _feature_rows(X)  # counts refer to all rows, not a chunk
-        try:
-            return super().transform(X)
-        finally:
-            del self._transform_counts
-            self.__dict__.pop("_transform_rows", None)
+        return self._transform(X, item_counts=item_counts)
 
     @staticmethod
     def _check_counts(counts, n):
@@ -391,10 +402,10 @@ class ADCSIDTokenizer(BaseTokenizer):
         data["idx"] = np.arange(len(n_norm), dtype=np.int64)  # row ids (collision targets)
         return data
 
-    def _fit_features(self, std, raw, seed, device):
+    def _fit_features(self, std, raw, seed, resume, item_counts=None):
         b = self.behavior_modality
         n = next(iter(raw.values())).shape[0]
-        counts = getattr(self, "_fit_counts", None)
+        counts = item_counts
         if counts is not None:
             counts = self._check_counts(counts, n)
         elif getattr(self, "item_popularity_", None) is not None:
@@ -426,7 +437,7 @@ class ADCSIDTokenizer(BaseTokenizer):
         dims = {m: std[m].shape[1] for m in self._canonical(std)}
         module_kwargs = dict(
             modality_dims=dims, behavior_modality=b, codebook_size=int(self.codebook_size),
-            n_shared=int(self.n_shared), n_content_experts=self._n_content,
+            n_shared=int(self.n_shared), n_content_experts=self._content_experts(raw),
             n_behavior=int(self.n_behavior), hidden_dim=int(self.hidden_dim),
             latent_dim=int(self.latent_dim), temperature=float(self.temperature),
             alignment_weight=float(self.alignment_weight), commitment_weight=float(self.commitment_weight),
@@ -437,36 +448,39 @@ class ADCSIDTokenizer(BaseTokenizer):
             balance_temperature=float(self.balance_temperature),
             gate_activation=self.gate_activation, collision_weight=float(self.collision_weight),
             rebalance=float(self.rebalance))
-        self._train_module(ADCSIDModule, module_kwargs, data, seed, device)
+        self._train_module(ADCSIDModule, module_kwargs, data, seed, resume)
         mod = self.net_.module_
         mod.__dict__.pop("_dedup_targets", None)  # training-time state only
         layout = [f"shared_{i}" for i in range(mod.n_shared)]
         for m, k in mod.n_specific.items():
             layout += [f"{m}_{i}" for i in range(k)]
         self.code_layout_ = layout
-        self._fitting = True  # the _encode right after fit: fitted counts, raw weights kept
 
-    def _encode(self, std, raw, rows=None):
+    def _encode_fitted(self, std, raw, state):
+        """The training catalogue's codes with the fitted counts; keeps the gate's raw
+        weights (``raw_weights_``)."""
+        logc = self.reliability_ == "log_count" and self.behavior_modality in raw
+        out, recon = self._run_module(self._data(std, raw, self.item_counts_.astype(np.float64) if logc else None),
+                                      keys=("codes", "weights", "raw_weights"))
+        self.raw_weights_ = np.clip(out["raw_weights"], 0.0, None).astype(np.float32)
+        return out["codes"], np.clip(out["weights"], 0.0, None), recon
+
+    def _encode(self, std, raw, rows=None, n_rows=None, item_counts=None):
+        """Codes of the rows ``rows`` of an input of ``n_rows`` rows; ``item_counts`` are the
+        whole input's counts (default: the fitted counts for the training catalogue's row
+        count, else 0: new items)."""
         n = next(iter(raw.values())).shape[0]
-        fitting = self.__dict__.pop("_fitting", False)
         counts = None
         if self.reliability_ == "log_count" and self.behavior_modality in raw:
-            if fitting:
+            n_total = n if n_rows is None else n_rows
+            if item_counts is not None:
+                counts = self._check_counts(item_counts, n_total)
+            elif n_total == self.n_items_:  # the training catalogue
                 counts = self.item_counts_.astype(np.float64)
-            else:  # the whole input's counts (transform), then this chunk's rows
-                n_total = getattr(self, "_transform_rows", n)
-                counts = getattr(self, "_transform_counts", None)
-                if counts is not None:
-                    counts = self._check_counts(counts, n_total)
-                elif n_total == self.n_items_:  # the training catalogue
-                    counts = self.item_counts_.astype(np.float64)
-                else:
-                    counts = np.zeros(n_total)
-                counts = counts[rows] if rows is not None else counts
-        out, recon = self._run_module(self._data(std, raw, counts),
-                                      keys=("codes", "weights", "raw_weights"))
-        if fitting:
-            self.raw_weights_ = np.clip(out["raw_weights"], 0.0, None).astype(np.float32)
+            else:
+                counts = np.zeros(n_total)
+            counts = counts[rows] if rows is not None else counts
+        out, recon = self._run_module(self._data(std, raw, counts), keys=("codes", "weights"))
         return out["codes"], np.clip(out["weights"], 0.0, None), recon
 
     def _code_length(self):

@@ -92,7 +92,8 @@ class OPQTokenizer(BaseTokenizer):
             parts.append(c[lab])
         return torch.stack(codes, 1), torch.cat(parts, 1)
 
-    def _fit_features(self, std, raw, seed, device):
+    def _fit_features(self, std, raw, seed, resume):
+        device = self.device_
         g = torch.Generator().manual_seed(seed)
         x = self._pad(torch.as_tensor(self._balanced_concat(std), device=device).double())
         M, K = int(self.n_levels), int(self.codebook_size)
@@ -112,7 +113,7 @@ class OPQTokenizer(BaseTokenizer):
         self.rotation_ = R.float().cpu().numpy()
         self.centroids_ = [c.float().cpu().numpy() for c in cents]
 
-    def _encode(self, std, raw, rows=None):
+    def _encode(self, std, raw, rows=None, n_rows=None):
         x = torch.as_tensor(self._balanced_concat(std))
         D = x.shape[1]
         xp = self._pad(x)

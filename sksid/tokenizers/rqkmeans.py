@@ -66,13 +66,14 @@ class RQKMeansTokenizer(BaseTokenizer):
         self.behavior_estimator = behavior_estimator
         self.n_items = n_items
 
-    def _fit_features(self, std, raw, seed, device):
+    def _fit_features(self, std, raw, seed, resume):
+        device = self.device_
         x = torch.as_tensor(self._balanced_concat(std), device=device)
         cents, _, _ = residual_kmeans(x, int(self.codebook_size), int(self.n_levels),
                                       n_iter=int(self.n_iter), generator=torch.Generator().manual_seed(seed))
         self.centroids_ = [c.cpu().numpy() for c in cents]
 
-    def _encode(self, std, raw, rows=None):
+    def _encode(self, std, raw, rows=None, n_rows=None):
         res = torch.as_tensor(self._balanced_concat(std))
         x = res.clone()
         codes = []

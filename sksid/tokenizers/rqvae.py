@@ -1,15 +1,17 @@
 """RQ-VAE tokenizer (TIGER) as a scikit-learn estimator (skorch-backed)."""
 from __future__ import annotations
 
+from ..base import fill_docstring
 from .._validation import NON_NEGATIVE_REAL, POSITIVE_INT
 from ..nn.rqvae import RQVAEModule
-from ._base import TORCH_TOKENIZER_CONSTRAINTS, BaseTokenizer, tokenizer_docstring
+from ._base import TOKENIZER_DOC
+from ._torch import TORCH_TOKENIZER_DOC, TorchTokenizer
 
 __all__ = ["RQVAETokenizer"]
 
 
-@tokenizer_docstring
-class RQVAETokenizer(BaseTokenizer):
+@fill_docstring(blocks={"torch_training": TORCH_TOKENIZER_DOC, "tokenizer_common": TOKENIZER_DOC})
+class RQVAETokenizer(TorchTokenizer):
     """Residual-quantised VAE tokenizer (TIGER): MLP encoder, ``n_levels`` Euclidean
     codebooks on successive residuals (k-means initialised, dead codes re-seeded after
     every epoch), MLP decoder; loss = reconstruction + codebook/commitment terms.
@@ -36,6 +38,7 @@ class RQVAETokenizer(BaseTokenizer):
         Items per training batch.
     lr : float, default=1e-3
         AdamW learning rate.
+    {torch_training}
     {tokenizer_common}
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*`` parameters.
@@ -56,8 +59,7 @@ class RQVAETokenizer(BaseTokenizer):
     """
 
     _parameter_constraints: dict = {
-        **BaseTokenizer._parameter_constraints,
-        **TORCH_TOKENIZER_CONSTRAINTS,
+        **TorchTokenizer._parameter_constraints,
         "n_levels": [POSITIVE_INT],
         "hidden_dim": [POSITIVE_INT],
         "latent_dim": [POSITIVE_INT],
@@ -65,7 +67,9 @@ class RQVAETokenizer(BaseTokenizer):
     }
 
     def __init__(self, codebook_size=100, n_levels=3, hidden_dim=256, latent_dim=32,
-                 commitment_weight=0.25, max_epochs=100, batch_size=256, lr=1e-3, device="auto",
+                 commitment_weight=0.25, max_epochs=100, batch_size=256, lr=1e-3,
+                 weight_decay=0.01, patience=None, max_time=None, lr_schedule="constant", ema_decay=None,
+                 compile="auto", checkpoint_dir=None, callbacks=None, device="auto",
                  random_state=None, verbose=0, modality_dims=None, behavior_modality="collab",
                  disambiguate=False, behavior_estimator=None, n_items=None, **kwargs):
         self.codebook_size = codebook_size
@@ -76,6 +80,14 @@ class RQVAETokenizer(BaseTokenizer):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.max_time = max_time
+        self.lr_schedule = lr_schedule
+        self.ema_decay = ema_decay
+        self.compile = compile
+        self.checkpoint_dir = checkpoint_dir
+        self.callbacks = callbacks
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -86,14 +98,14 @@ class RQVAETokenizer(BaseTokenizer):
         self.n_items = n_items
         self._store_prefixed(kwargs)
 
-    def _fit_features(self, std, raw, seed, device):
+    def _fit_features(self, std, raw, seed, resume):
         x = self._balanced_concat(std)
         kw = dict(in_dim=x.shape[1], codebook_size=int(self.codebook_size), n_levels=int(self.n_levels),
                   hidden_dim=int(self.hidden_dim), latent_dim=int(self.latent_dim),
                   commitment_weight=float(self.commitment_weight))
-        self._train_module(RQVAEModule, kw, {"x": x}, seed, device)
+        self._train_module(RQVAEModule, kw, {"x": x}, seed, resume)
 
-    def _encode(self, std, raw, rows=None):
+    def _encode(self, std, raw, rows=None, n_rows=None):
         # per item: squared error summed over the balanced dims = sum_m MSE_m
         out, recon = self._run_module({"x": self._balanced_concat(std)})
         return out["codes"], out["weights"], recon
