@@ -170,7 +170,7 @@ class _Writer:
         return out
 
     def net(self, net, where):
-        from ._skorch import SIDNet
+        from .training import SIDNet
 
         if not isinstance(net, SIDNet) or not getattr(net, "initialized_", False):
             raise TypeError(f"cannot save {where}: expected an initialised sksid SIDNet, got {type(net)}")

@@ -357,6 +357,13 @@ class ADCSIDModule(nn.Module):
         return prob.sum() / idx.shape[0]
 
     @torch.no_grad()
+    def resume_training_state(self, **batch):
+        """Rebuild the training-time state that is not in the weights (the collision
+        targets of the last :meth:`refresh_codebooks`) when a fit resumes from a checkpoint."""
+        if self.collision_weight > 0:
+            self._update_dedup_targets(batch)
+
+    @torch.no_grad()
     def _update_dedup_targets(self, batch):
         if "idx" not in batch:
             return

@@ -155,7 +155,7 @@ class BaseRecommender(BaseEstimator):
 
     def score(self, X, y):
         """NDCG@``top_k`` of the predictions for ``X`` against the next items ``y``."""
-        from .metrics import ndcg_at_k
+        from ..metrics import ndcg_at_k
 
         pred = self.predict(X)
         return float(ndcg_at_k(np.asarray(y), pred, pred.shape[1]))

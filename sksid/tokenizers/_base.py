@@ -65,7 +65,7 @@ from ..sequences import SIDSequences
 from ..training import torch_seed
 from ._input import FeatureInputMixin, feature_rows, is_histories, take_rows
 
-__all__ = ["BaseTokenizer", "tiger_suffix", "tokenizer_docstring", "TOKENIZER_DOC"]
+__all__ = ["BaseTokenizer", "tiger_suffix", "tokenizer_docstring", "TOKENIZER_DOC", "TOKENIZER_IO_DOC"]
 
 # numpydoc entries every tokenizer shares (put where a docstring says ``{tokenizer_common}``)
 TOKENIZER_DOC = """    device : {"auto", "cpu", "cuda"}, default="auto"
@@ -77,7 +77,10 @@ TOKENIZER_DOC = """    device : {"auto", "cpu", "cuda"}, default="auto"
     verbose : int, default=0
         1 prints the epoch tables of the tokenizer's training and of the behaviour model it
         fits on histories (the default SASRec), 2 adds batch progress bars.
-    modality_dims : dict or list of (name, dim), optional
+"""
+
+#: numpydoc entries of the input options every tokenizer shares
+TOKENIZER_IO_DOC = """    modality_dims : dict or list of (name, dim), optional
         Column split of a 2-D array input; None: one content modality ``"content"``.
     behavior_modality : str, default="collab"
         Name of the behavioural modality.
@@ -89,6 +92,7 @@ TOKENIZER_DOC = """    device : {"auto", "cpu", "cuda"}, default="auto"
     n_items : int, optional
         Catalogue size on histories input without ``item_features`` (else inferred).
 """
+TOKENIZER_DOC += TOKENIZER_IO_DOC
 
 
 def tokenizer_docstring(cls):

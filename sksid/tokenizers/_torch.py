@@ -12,7 +12,7 @@ from .._validation import NON_NEGATIVE_INT, TRAINING_CONSTRAINTS
 from ..base import CPUFallbackMixin
 from ..training import FLOW_CONSTRAINTS, Monitor, TrainingMixin, training_doc
 from ..training.net import eval_mode
-from ._base import BaseTokenizer
+from ._base import TOKENIZER_IO_DOC, BaseTokenizer
 
 __all__ = ["TorchTokenizer", "CodebookRefresh", "TORCH_TOKENIZER_CONSTRAINTS", "TORCH_TOKENIZER_DOC"]
 
@@ -33,15 +33,26 @@ TORCH_TOKENIZER_DOC = """    weight_decay : float, default=0.01
         weights are restored). None: train ``max_epochs`` epochs.
 """ + training_doc(["max_time", "lr_schedule", "ema_decay"]).replace(
     "best monitored score", "lowest training loss") + training_doc(
-    ["compile", "checkpoint_dir", "callbacks"], auto="auto: off for the tokenizers, not measured faster; "
-    "True compiles")
+    ["compile", "checkpoint_dir", "callbacks", "device", "random_state"],
+    auto="auto: off for the tokenizers, not measured faster; True compiles") + training_doc(["verbose"]) + (
+    "        The behaviour model a tokenizer fits on histories (the default SASRec) prints at\n"
+    "        the same verbosity.\n") + TOKENIZER_IO_DOC
 
 
 class CodebookRefresh(Callback):
-    """Dead-code re-seeding after every epoch, from the latents of all training items."""
+    """Dead-code re-seeding after every epoch, from the latents of all training items; on a
+    resumed fit, the module's ``resume_training_state`` (if any) rebuilds what the last
+    refresh left outside the weights."""
 
     def __init__(self, data):
         self.data = data
+
+    def on_train_begin(self, net, **kwargs):
+        resume = getattr(net.module_, "resume_training_state", None)
+        if len(net.history) and resume is not None:  # a checkpoint's weights were restored
+            batch = {k: torch.as_tensor(v, device=net.device) for k, v in self.data.items()}
+            with eval_mode(net.module_):
+                resume(**batch)
 
     def on_epoch_end(self, net, **kwargs):
         batch = {k: torch.as_tensor(v, device=net.device) for k, v in self.data.items()}

@@ -18,7 +18,6 @@ from .._validation import (
     StrictInterval,
 )
 from ..nn.adcsid import GATE_ACTIVATIONS, ADCSIDModule, alignment_strength, normalized_norm
-from ._base import TOKENIZER_DOC
 from ._torch import TORCH_TOKENIZER_DOC, TorchTokenizer
 
 __all__ = ["ADCSIDTokenizer"]
@@ -26,7 +25,7 @@ __all__ = ["ADCSIDTokenizer"]
 RELIABILITIES = ("auto", "norm", "log_count")
 
 
-@fill_docstring(blocks={"torch_training": TORCH_TOKENIZER_DOC, "tokenizer_common": TOKENIZER_DOC})
+@fill_docstring(blocks={"torch_training": TORCH_TOKENIZER_DOC})
 class ADCSIDTokenizer(TorchTokenizer):
     """Adaptive Denoising Collaborative Semantic IDs (ADC-SID §3).
 
@@ -132,7 +131,6 @@ class ADCSIDTokenizer(TorchTokenizer):
     lr : float, default=1e-3
         AdamW learning rate.
     {torch_training}
-    {tokenizer_common}
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*`` parameters.
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 from ..base import fill_docstring
 from .._validation import NON_NEGATIVE_REAL, POSITIVE_INT
 from ..nn.rqvae import RQVAEModule
-from ._base import TOKENIZER_DOC
 from ._torch import TORCH_TOKENIZER_DOC, TorchTokenizer
 
 __all__ = ["RQVAETokenizer"]
 
 
-@fill_docstring(blocks={"torch_training": TORCH_TOKENIZER_DOC, "tokenizer_common": TOKENIZER_DOC})
+@fill_docstring(blocks={"torch_training": TORCH_TOKENIZER_DOC})
 class RQVAETokenizer(TorchTokenizer):
     """Residual-quantised VAE tokenizer (TIGER): MLP encoder, ``n_levels`` Euclidean
     codebooks on successive residuals (k-means initialised, dead codes re-seeded after
@@ -39,7 +38,6 @@ class RQVAETokenizer(TorchTokenizer):
     lr : float, default=1e-3
         AdamW learning rate.
     {torch_training}
-    {tokenizer_common}
     **kwargs
         skorch-style ``module__*``, ``optimizer__*``, ``iterator_train__*`` parameters.
 
