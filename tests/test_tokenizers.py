@@ -256,10 +256,18 @@ def test_pipeline_with_sasrec_recommender_and_n_items():
         small(ADCSIDTokenizer, behavior_estimator=_tiny_sasrec()).fit(X)
 
 
-def test_default_behavior_estimator_is_sasrec():
+def test_default_behavior_estimator_is_sasrec(monkeypatch):
+    """The behaviour step (sksid.behavior) fits a SASRec seeded with the tokenizer's seed when no
+    behavior_estimator is given, and counts history items and targets."""
+    from sksid import behavior
     from sksid.recommenders.sasrec import SASRecRecommender
-    est = ADCSIDTokenizer(random_state=3, device="cpu")._default_behavior_estimator(3)
-    assert isinstance(est, SASRecRecommender) and est.random_state == 3
+
+    monkeypatch.setattr(SASRecRecommender, "fit", lambda self, X, y: self)
+    monkeypatch.setattr(SASRecRecommender, "item_embeddings_", property(lambda self: np.ones((5, 2))))
+    out = behavior.fit_behavior_model([np.array([0, 1]), np.array([1])], np.array([2, 2]), 5, seed=3,
+                                      device="cpu", verbose=0)
+    assert isinstance(out.estimator, SASRecRecommender) and out.estimator.random_state == 3
+    assert out.counts.tolist() == [1, 2, 2, 0, 0] and out.item_embeddings.dtype == np.float32
 
 
 def test_real_slice_movielens_pipeline():
