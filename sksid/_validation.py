@@ -85,13 +85,15 @@ TRAINING_CONSTRAINTS = {
 EPOCH_CAP_ENV = "SKSID_MAX_EPOCHS"
 
 
-def epoch_cap(max_epochs: int, warn: bool = False) -> int:
+def epoch_cap(max_epochs: int, warn: str | None = None) -> int:
     """``max_epochs``, lowered to ``$SKSID_MAX_EPOCHS`` when that variable is set.
 
     The documented switch for smoke runs: the README's and the docs' code blocks and the
     notebooks run as written in CI with ``SKSID_MAX_EPOCHS=1``; results from such runs are
-    not results. Unset or empty: ``max_epochs`` unchanged. ``warn``: a ``UserWarning``
-    when the variable lowers ``max_epochs`` (the training flow warns once per fit).
+    not results. Unset or empty: ``max_epochs`` unchanged.
+
+    ``warn``: the name of the estimator being fitted; when given and the cap lowers
+    ``max_epochs``, a ``UserWarning`` says so (the training flow calls it once per fit).
 
     Examples
     --------
@@ -108,10 +110,9 @@ def epoch_cap(max_epochs: int, warn: bool = False) -> int:
         cap = 0
     if cap < 1:
         raise ValueError(f"${EPOCH_CAP_ENV} must be a positive integer, got {env!r}")
-    if warn and cap < int(max_epochs):
-        warnings.warn(f"${EPOCH_CAP_ENV}={cap} caps this fit at {cap} epoch(s) instead of "
-                      f"max_epochs={int(max_epochs)} (a smoke run: unset the variable for a real fit)",
-                      UserWarning, stacklevel=3)
+    if warn is not None and cap < int(max_epochs):
+        warnings.warn(f"${EPOCH_CAP_ENV}={cap} caps {warn}'s max_epochs={int(max_epochs)} to {cap} "
+                      f"epoch(s); unset {EPOCH_CAP_ENV} to train for max_epochs", UserWarning, stacklevel=3)
     return min(int(max_epochs), cap)
 
 
@@ -174,13 +175,15 @@ def _as_int_array(seq, i: int) -> np.ndarray:
 
 
 def _integer_ids(arr: np.ndarray, name: str) -> np.ndarray:
-    """``arr`` as int64 ids; NaN/inf, fractional or non-numeric values raise."""
+    """``arr`` as int64 ids; NaN/inf, fractional, boolean or non-numeric values raise."""
+    if arr.dtype.kind == "b":  # True/False would silently become items 1 and 0
+        raise ValueError(f"{name} has dtype bool; item ids must be integers, not booleans")
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} contains NaN or inf item ids")
         if not np.all(arr == np.round(arr)):
             raise ValueError(f"{name} contains non-integer item ids")
-    elif arr.dtype.kind not in "iub":
+    elif arr.dtype.kind not in "iu":
         raise ValueError(f"{name} has dtype {arr.dtype}; item ids must be integers")
     return arr.astype(np.int64, copy=False)
 

@@ -7,6 +7,8 @@ real position never attends to padding, so no key-padding mask is needed and fus
 """
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 
 from ._validation import check_codes
@@ -85,6 +87,13 @@ def as_plain_sequences(X):
     return list(X)
 
 
+def _check_max_len(max_len) -> int:
+    """``max_len`` as an int; anything but a positive integer raises."""
+    if not isinstance(max_len, Integral) or isinstance(max_len, (bool, np.bool_)) or max_len < 1:
+        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
+    return int(max_len)
+
+
 def pad_histories(X, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     """Right-pad histories, keeping the ``max_len`` most recent items.
 
@@ -99,6 +108,7 @@ def pad_histories(X, max_len: int) -> tuple[np.ndarray, np.ndarray]:
     >>> items.tolist(), lengths.tolist()
     ([[2, 3], [4, -1]], [2, 1])
     """
+    max_len = _check_max_len(max_len)
     n = len(X)
     items = np.full((n, max_len), PAD, dtype=np.int64)
     lengths = np.zeros(n, dtype=np.int64)
@@ -140,6 +150,7 @@ def training_windows(X, y, max_len: int, stride: int | None = None) -> tuple[np.
     >>> inp.tolist(), tgt.tolist()
     ([[1, 2, -1, -1]], [[2, 3, -1, -1]])
     """
+    max_len = _check_max_len(max_len)  # max_len=0 looped forever
     if stride is None:
         stride = max(1, max_len // 2)
     stride = int(min(max(stride, 1), max_len))

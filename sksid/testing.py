@@ -2,7 +2,7 @@
 
 Each ``check_*`` function takes an unfitted estimator and small data, and raises an
 ``AssertionError`` naming the broken contract. Third-party recommenders built on
-:class:`sksid.base.BaseRecommender` can run them in their own test suites::
+:class:`sksid.recommenders.BaseRecommender` can run them in their own test suites::
 
     from sksid.testing import check_recommender
     check_recommender(MyRecommender(max_epochs=1), X, y)

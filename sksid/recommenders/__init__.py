@@ -1,7 +1,9 @@
-"""scikit-learn recommenders: MostPopular, SASRec, IntRR, TIGER."""
+"""scikit-learn recommenders: MostPopular, SASRec, IntRR, TIGER, and the contract they share
+(:class:`BaseRecommender`, the base of third-party recommenders)."""
+from ._base import BaseRecommender
 from .intrr import IntRRRecommender
 from .popular import MostPopular
 from .sasrec import SASRecRecommender
 from .tiger import TIGERRecommender
 
-__all__ = ["MostPopular", "SASRecRecommender", "IntRRRecommender", "TIGERRecommender"]
+__all__ = ["BaseRecommender", "MostPopular", "SASRecRecommender", "IntRRRecommender", "TIGERRecommender"]

@@ -3,6 +3,8 @@
 rules every recommender shares."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import validate_parameter_constraints
@@ -16,7 +18,8 @@ __all__ = ["BaseRecommender", "drop_seen", "EXCLUDE_SEEN_DOC"]
 
 #: numpydoc entry of ``exclude_seen`` (recommenders that have the parameter)
 EXCLUDE_SEEN_DOC = """    exclude_seen : bool, default=False
-        ``predict`` drops the items of the history from each row
+        ``predict`` (and ``recommend`` unless its ``exclude_seen`` says otherwise) drops the
+        items of the history from each row
         (:meth:`~sksid.recommenders.BaseRecommender.recommend`; off: the papers' protocol keeps
         them); a row left with fewer than ``top_k`` unseen items is padded with -1.
         Training and early stopping ignore it.
@@ -90,7 +93,7 @@ class BaseRecommender(BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def recommend(self, X, k=None, exclude_seen=False):
+    def recommend(self, X, k=None, exclude_seen=None):
         """Top-``k`` items and their scores for each history, best first.
 
         The same call on every recommender. Scores are the model's own: interaction
@@ -104,10 +107,11 @@ class BaseRecommender(BaseEstimator):
         k : int, optional
             Items per history (default: ``top_k``); at most the catalogue size. SID models
             widen the beam to ``k`` when ``k > beam_width``.
-        exclude_seen : bool, default=False
+        exclude_seen : bool or None, default=None
             Drop every item of the history from its row (all of the history as passed,
             not only the last ``max_len``). A row left with fewer than ``k`` unseen items
-            is padded with id -1 and score -inf.
+            is padded with id -1 and score -inf. None: the estimator's ``exclude_seen``
+            parameter (what ``predict`` uses; False for an estimator without one).
 
         Returns
         -------
@@ -115,6 +119,8 @@ class BaseRecommender(BaseEstimator):
         scores : ndarray of shape (n_users, k), float32
         """
         seqs = self._check_predict_input(X)
+        if exclude_seen is None:
+            exclude_seen = bool(getattr(self, "exclude_seen", False))
         k = self.top_k if k is None else _check_k(k)
         if k > self.n_items_:
             raise ValueError(f"k={k} exceeds the number of catalogue items ({self.n_items_})")
@@ -216,6 +222,8 @@ class BaseRecommender(BaseEstimator):
 # would hold more than this many rows and under SPARSE_IDS_MAX_USE of them occur
 SPARSE_IDS_MIN_ROWS = 10_000
 SPARSE_IDS_MAX_USE = 0.1
+# such a catalogue with under SPARSE_IDS_WARN_USE of its ids occurring warns
+SPARSE_IDS_WARN_USE = 0.5
 
 
 def _max_id(X, y):
@@ -239,4 +247,10 @@ def _infer_n_items(X, y):
                 f"would hold {hi + 1} item rows; remap them to 0..{used - 1} with "
                 "sksid.preprocessing.ItemEncoder, or pass n_items= if the catalogue really "
                 "has that many items")
+        if used < SPARSE_IDS_WARN_USE * (hi + 1):
+            warnings.warn(
+                f"item ids may be raw: {used} distinct ids but the largest is {hi}, so the model "
+                f"holds {hi + 1} item rows, {hi + 1 - used} of them never seen; remap the ids to "
+                f"0..{used - 1} with sksid.preprocessing.ItemEncoder, or pass n_items= if the "
+                "catalogue really has that many items", UserWarning, stacklevel=4)
     return hi + 1

@@ -25,6 +25,7 @@ from .._validation import (
     check_sequences,
 )
 from ..base import fill_docstring
+from ..distributed import rank
 from ..metrics import code_entropy
 from ..nn.beam import disambiguate
 from ..sequences import SIDSequences
@@ -39,6 +40,8 @@ DECODINGS = ("auto", "beam", "exact")
 # backbone sizes when a size parameter is None: the reference on CUDA, a small one on CPU
 BACKBONE_CUDA = dict(d_model=256, n_layers=4, n_heads=6, head_dim=64, d_ff=1024)
 BACKBONE_CPU = dict(d_model=64, n_layers=2, n_heads=2, head_dim=32, d_ff=256)
+# the backbone_size parameter: "auto" picks by device, "reference" / "small" name a table
+BACKBONE_SIZES = {"reference": BACKBONE_CUDA, "small": BACKBONE_CPU}
 
 
 # the numpydoc entries of the options IntRR and TIGER share (inserted in both docstrings)
@@ -67,10 +70,10 @@ SID_OPTIONS_DOC = """    code_weights : bool, default=True
 
 
 BACKBONE_DOC = """    d_model : int or None, default=None
-        Token / codeword width. ``None`` (every backbone size below too) picks the
-        device's default: the reference size on CUDA (``d_model=256, n_layers=4,
-        n_heads=6, head_dim=64, d_ff=1024``), a small backbone on CPU (``64, 2, 2, 32,
-        256``) that trains in minutes on a laptop. The sizes used are in ``backbone_``.
+        Token / codeword width. ``None`` (every backbone size below too) takes the size
+        of ``backbone_size``: the reference size (``d_model=256, n_layers=4, n_heads=6,
+        head_dim=64, d_ff=1024``) or a small backbone (``64, 2, 2, 32, 256``) that trains
+        in minutes on a laptop. The sizes used are in ``backbone_``.
     n_layers : int or None, default=None
         Transformer blocks.
     n_heads : int or None, default=None
@@ -79,6 +82,13 @@ BACKBONE_DOC = """    d_model : int or None, default=None
         Per-head width.
     d_ff : int or None, default=None
         Feed-forward width.
+    backbone_size : {"auto", "reference", "small"}, default="auto"
+        Where the sizes left at ``None`` come from: ``"reference"`` (the reference size
+        above), ``"small"`` (the small one), or ``"auto"``: the reference size on CUDA and
+        the small one on CPU, so the same parameters build different models on the two.
+        Give ``"reference"`` to train the GPU's model on a CPU, ``"small"`` to train the
+        CPU's on a GPU. Explicit sizes still override it field by field. Fitted as
+        ``backbone_size_``.
 """
 
 
@@ -150,6 +160,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         "decoding": [StrOptions(set(DECODINGS))],
         "beam_width": [POSITIVE_INT],
         "exclude_seen": ["boolean"],
+        "backbone_size": [StrOptions({"auto", *BACKBONE_SIZES})],
         **LAYOUT_CONSTRAINTS,
     }
     # decoding="auto" is exact when the widest trie level holds at most this many prefixes
@@ -238,13 +249,22 @@ class SIDRecommenderBase(TorchSequentialRecommender):
             raise ValueError(f"beam_width={bw} must be >= top_k={k}: the beam holds the returned items")
 
     def _backbone(self) -> dict:
-        """Backbone sizes with ``None`` resolved for the device (``backbone_``)."""
-        table = BACKBONE_CUDA if str(self.device_).startswith("cuda") else BACKBONE_CPU
+        """Backbone sizes with ``None`` resolved by ``backbone_size`` (``"auto"``: for the
+        device) (``backbone_``, and the table used as ``backbone_size_``)."""
+        size = self.backbone_size
+        if size == "auto":
+            size = "reference" if str(self.device_).startswith("cuda") else "small"
+        table = BACKBONE_SIZES[size]
         out = {}
         for name, default in table.items():
             v = getattr(self, name)
             out[name] = int(default if v is None else v)
         self.backbone_ = out
+        self.backbone_size_ = size
+        if self.verbose and rank() == 0:
+            other = "small" if size == "reference" else "reference"
+            print(f"{type(self).__name__}: {size} backbone {out} on {self.device_}; "
+                  f"backbone_size={other!r} trains the {other} one")
         return out
 
     def _sid_module_kwargs(self, item_table, seed) -> dict:  # pragma: no cover - abstract

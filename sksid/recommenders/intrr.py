@@ -111,6 +111,7 @@ class IntRRRecommender(SIDRecommenderBase):
     net_ : sksid.training.SIDNet (``net_.module_`` is a :class:`~sksid.nn.intrr.IntRRModule`)
     codes_, weights_, codebook_sizes_ : disambiguated SIDs used by the model
     code_length_ : int, SID length as given at fit
+    backbone_ : dict, the backbone sizes that ran; backbone_size_ : {"reference", "small"}
     n_colliding_items_ : int
     n_items_, n_epochs_, history_, item_popularity_, popular_items_, device_
 
@@ -145,7 +146,8 @@ class IntRRRecommender(SIDRecommenderBase):
         "anchor_init": [StrOptions({"random", "behavior"})],
     }
 
-    def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
+    def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, backbone_size="auto",
+                 dropout=0.15,
                  max_len=20, norm_first=True, init_std=None, alignment_weight=0.1, input_mode="redistribution",
                  output_mode="teacher_forcing", tau=1.0, uid_in_token=True, uid_weight=1.0, anchor_init="random", conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
@@ -157,6 +159,7 @@ class IntRRRecommender(SIDRecommenderBase):
         self.n_heads = n_heads
         self.head_dim = head_dim
         self.d_ff = d_ff
+        self.backbone_size = backbone_size
         self.dropout = dropout
         self.max_len = max_len
         self.norm_first = norm_first

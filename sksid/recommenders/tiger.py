@@ -60,6 +60,7 @@ class TIGERRecommender(SIDRecommenderBase):
     ----------
     net_ : sksid.training.SIDNet (``net_.module_`` is a :class:`~sksid.nn.tiger.TIGERModule`)
     codes_, weights_, codebook_sizes_, code_length_, n_colliding_items_
+    backbone_ : dict, the backbone sizes that ran; backbone_size_ : {"reference", "small"}
     n_items_, n_epochs_, history_, item_popularity_, popular_items_, device_
 
     Examples
@@ -79,7 +80,8 @@ class TIGERRecommender(SIDRecommenderBase):
     # exact decoding runs the transformer once per trie prefix: "auto" keeps the beam
     _exact_auto_max_prefixes = 0
 
-    def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, dropout=0.15,
+    def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, backbone_size="auto",
+                 dropout=0.15,
                  max_len=20, norm_first=True, init_std=None, code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20, top_k=10, max_epochs=100, max_time=None,
                  batch_size=256, lr=1e-3, weight_decay=0.0, lr_schedule="constant", ema_decay=None, patience=15, validation_fraction=0.1,
@@ -89,6 +91,7 @@ class TIGERRecommender(SIDRecommenderBase):
         self.n_heads = n_heads
         self.head_dim = head_dim
         self.d_ff = d_ff
+        self.backbone_size = backbone_size
         self.dropout = dropout
         self.max_len = max_len
         self.norm_first = norm_first

@@ -249,7 +249,7 @@ class TrainingMixin(SkorchParamsMixin):
             checkpoint = ResumableCheckpoint(self.checkpoint_dir, fingerprint=fp, seed=seed)
         net = self._build_net(module_cls, module_kwargs,
                               self._make_callbacks(monitor, checkpoint, model_callbacks), seed)
-        cap = epoch_cap(self.max_epochs, warn=True)
+        cap = epoch_cap(self.max_epochs, warn=type(self).__name__)
         with torch_seed(seed, self.device_):
             net.initialize()  # the module's initialisation draws as in a fresh fit, also on resume
             if init_module is not None:
