@@ -8,6 +8,7 @@ import time
 import torch
 from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.optim.swa_utils import AveragedModel
 
 from ..distributed import any_process, from_rank0
 
@@ -80,21 +81,23 @@ class PlateauLR(LRScheduler):
 
 
 class WeightAverage(Callback):
-    """Exponential moving average of the module's parameters (Polyak averaging): the
-    weights a fit is validated, checkpointed and finally kept with.
+    """Exponential moving average of the module's parameters (Polyak averaging) kept by
+    torch's :class:`~torch.optim.swa_utils.AveragedModel`: the weights a fit is validated,
+    checkpointed and finally kept with.
 
     After every training batch ``avg += (1 - d_t) * (theta - avg)`` with
     ``d_t = min(decay, (1 + t) / (10 + t))`` at step ``t`` (the warm-up keeps the first
-    steps' weights from dominating the average). At the end of every epoch the averaged
-    weights replace the training weights, which are set aside, so that validation, early
-    stopping (and the best epoch it restores) and checkpoints see the average; the
-    training weights come back at the start of the next epoch, so the optimisation itself
-    is unchanged. At the end of training the averaged (or early stopping's best averaged)
-    weights stay in the module and the callback drops its copies (a pickled model carries
-    no extra weights).
+    steps' weights from dominating the average; the average starts at the initial
+    weights). At the end of every epoch the averaged weights replace the training weights,
+    which are set aside, so that validation, early stopping (and the best epoch it
+    restores) and checkpoints see the average; the training weights come back at the
+    start of the next epoch, so the optimisation itself is unchanged. At the end of
+    training the averaged (or early stopping's best averaged) weights stay in the module
+    and the callback drops its copies (a pickled model carries no extra weights).
 
     Place it before the validation callback. Its state (``avg_``, ``raw_``, ``step_``) is
-    saved by :class:`ResumableCheckpoint`, so an interrupted fit resumes exactly.
+    saved by :class:`~sksid.training.ResumableCheckpoint`, so an interrupted fit resumes
+    exactly.
 
     Parameters
     ----------
@@ -105,40 +108,48 @@ class WeightAverage(Callback):
     def __init__(self, decay=0.999):
         self.decay = decay
 
-    @staticmethod
-    def _params(net):
-        return [p for p in net.module_.parameters()]
+    def _lerp(self, averaged, current, n_averaged):
+        """``AveragedModel``'s ``multi_avg_fn``: the warmed-up EMA step (the step count is
+        the callback's own, so no device value is read back per step)."""
+        decay = min(float(self.decay), (1.0 + self.step_) / (10.0 + self.step_))
+        torch._foreach_lerp_(averaged, current, 1.0 - decay)
+
+    @property
+    def avg_(self):
+        """The averaged parameters (checkpointed); setting it loads them."""
+        return None if self.averaged_ is None else [p.detach() for p in self.averaged_.parameters()]
+
+    @avg_.setter
+    def avg_(self, values):
+        with torch.no_grad():
+            for p, v in zip(self.averaged_.parameters(), values):
+                p.copy_(v)
 
     def on_train_begin(self, net, **kwargs):
         # a resumed fit: ResumableCheckpoint (later in the list) then restores the state
-        self.avg_ = [p.detach().clone() for p in self._params(net)]
+        self.averaged_ = AveragedModel(net.module_, multi_avg_fn=self._lerp)
+        self.averaged_.update_parameters(net.module_)  # the first update copies: the initial weights
         self.raw_ = None
         self.step_ = 0
 
     def on_epoch_begin(self, net, **kwargs):
-        params = self._params(net)
-        # a checkpoint's copies load on the CPU; the average lives beside the weights
-        self.avg_ = [a.to(p.device) for a, p in zip(self.avg_, params)]
         if self.raw_ is not None:  # the training weights, set aside at the last epoch's end
             with torch.no_grad():
-                for p, raw in zip(params, self.raw_):
+                for p, raw in zip(net.module_.parameters(), self.raw_):
                     p.copy_(raw)
             self.raw_ = None
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
-        if not training:
-            return
-        self.step_ += 1
-        decay = min(float(self.decay), (1.0 + self.step_) / (10.0 + self.step_))
-        with torch.no_grad():
-            torch._foreach_lerp_(self.avg_, [p.detach() for p in self._params(net)], 1.0 - decay)
+        if training:
+            self.step_ += 1
+            self.averaged_.update_parameters(net.module_)
 
     def on_epoch_end(self, net, **kwargs):
         with torch.no_grad():
-            params = self._params(net)
+            params = list(net.module_.parameters())
             self.raw_ = [p.detach().clone() for p in params]
-            for p, avg in zip(params, self.avg_):
+            for p, avg in zip(params, self.averaged_.parameters()):
                 p.copy_(avg)
 
     def on_train_end(self, net, **kwargs):
-        self.avg_ = self.raw_ = None
+        self.averaged_ = self.raw_ = None
