@@ -1,0 +1,38 @@
+"""The file format's constants and the allow-lists of classes :func:`sksid.load` may build."""
+from __future__ import annotations
+
+import re
+
+FORMAT = "sksid"
+FORMAT_VERSION = 1
+_META, _ARRAYS, _WEIGHTS = "meta.json", "arrays.safetensors", "weights.safetensors"
+_TAG = "@"
+# numpy dtypes the safetensors numpy backend stores (kinds: bool, int, uint, float)
+_ARRAY_KINDS = "biuf"
+_ATTR_NAME = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _estimator_classes() -> dict:
+    """The allow-list of estimator classes :func:`sksid.load` may instantiate, by name."""
+    from sklearn.pipeline import Pipeline
+
+    from ..ranker import SIDRanker
+    from ..recommenders import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender
+    from ..tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
+
+    classes = (MostPopular, SASRecRecommender, IntRRRecommender, TIGERRecommender, ADCSIDTokenizer,
+               RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer, SIDRanker, Pipeline)
+    return {c.__name__: c for c in classes}
+
+
+def _module_classes() -> dict:
+    """The allow-list of torch module classes :func:`sksid.load` may instantiate, by name."""
+    from ..nn.adcsid import ADCSIDModule
+    from ..nn.intrr import IntRRModule
+    from ..nn.ranker import PPNetRanker
+    from ..nn.rqvae import RQVAEModule
+    from ..nn.sasrec import SASRecModule
+    from ..nn.tiger import TIGERModule
+
+    return {c.__name__: c for c in (SASRecModule, IntRRModule, TIGERModule, ADCSIDModule, RQVAEModule,
+                                    PPNetRanker)}
