@@ -7,15 +7,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from sklearn.base import BaseEstimator
 
-from sksid import metrics
+from sksid.metrics import _codes, _ctr, _ranking, _scorers
 from sksid.metrics import (code_entropy, codebook_utilization, collision_rate, make_ranking_scorer,
                            mrr_at_k, ndcg10_scorer, ndcg_at_k, popularity_strata, ranking_report,
                            recall10_scorer, recall_at_k)
 
 
-def test_doctests():
-    assert doctest.testmod(metrics).failed == 0
+@pytest.mark.parametrize("module", [_ranking, _scorers, _ctr, _codes])
+def test_doctests(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
 
 
 # ------------------------------------------------------------------ hand-computed cases
@@ -161,7 +164,7 @@ def test_ranking_report():
 
 
 # ------------------------------------------------------------------ scorers
-class _TopK:
+class _TopK(BaseEstimator):  # a scikit-learn scorer needs an estimator's tags
     def __init__(self, k=10):
         self.k = k
 
@@ -182,7 +185,8 @@ def test_scorers():
     with pytest.raises(ValueError):
         make_ranking_scorer("ndcg", 0)
     assert pickle.loads(pickle.dumps(ndcg10_scorer))(_TopK(), X, y) == ndcg10_scorer(_TopK(), X, y)
-    assert "ndcg" in repr(ndcg10_scorer)
+    assert repr(ndcg10_scorer).startswith("make_scorer(")  # a scikit-learn scorer
+    assert "metric=ndcg" in repr(ndcg10_scorer) and "k=10" in repr(ndcg10_scorer)
 
 
 # ------------------------------------------------------------------ quantisation metrics
