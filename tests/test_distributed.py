@@ -11,6 +11,7 @@ import pytest
 import torch
 
 WORKER = textwrap.dedent('''
+    import os
     import sys
     import numpy as np
     import torch
@@ -68,6 +69,27 @@ WORKER = textwrap.dedent('''
         X, y, codes = data()
         budget = IntRRRecommender(**dict(TINY, max_epochs=20), max_time=1e-6 if D.rank() == 1 else 1e6)
         res["budget_epochs"] = np.array([budget.fit(X, y, codes=codes).n_epochs_])
+        # random_state=None: every process trains from process 0's seed
+        free = IntRRRecommender(**dict(TINY, random_state=None)).fit(X, y, codes=codes)
+        for k, v in free.net_.module_.state_dict().items():
+            res[f"free.{k}"] = v.detach().cpu().numpy()
+        # one process writes checkpoint_dir; every process resumes from it
+        ckpt = f"{sys.argv[1]}/ckpt"
+        IntRRRecommender(**dict(TINY, max_epochs=1), checkpoint_dir=ckpt).fit(X, y, codes=codes)
+        torch.distributed.barrier()
+        res["ckpt_entries"] = np.array(sorted(os.listdir(ckpt)))
+        torch.distributed.barrier()
+        resumed = IntRRRecommender(**TINY, checkpoint_dir=ckpt).fit(X, y, codes=codes, resume=True)
+        res["resumed_epochs"] = np.array([resumed.n_epochs_])
+        for k, v in resumed.net_.module_.state_dict().items():
+            res[f"resumed.{k}"] = v.detach().cpu().numpy()
+        # early stopping decides once for all: each process validates on its own data here,
+        # process 0's score is recorded everywhere
+        vr = np.random.RandomState(10 + D.rank())
+        ev = ([vr.randint(0, N_ITEMS, size=5) for _ in range(30)], vr.randint(0, N_ITEMS, size=30))
+        stop = IntRRRecommender(**dict(TINY, max_epochs=12, patience=1, lr=0.05)).fit(X, y, codes=codes,
+                                                                                     eval_set=ev)
+        res["stop_valid"] = np.array([row["valid_ndcg"] for row in stop.history_])
         np.savez(f"{sys.argv[1]}/rank{D.rank()}.npz", **res)
         D.shutdown()
 ''')
@@ -90,6 +112,16 @@ def test_two_gloo_processes_train_the_single_process_model(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(2)]
     assert [int(r.pop("budget_epochs")[0]) for r in ranks] == [1, 1]
+    extra = [{k: r.pop(k) for k in list(r) if k.startswith(("free.", "resumed.", "ckpt_", "resumed_", "stop_"))}
+             for r in ranks]
+    # random_state=None: one seed for all (before, each process drew its own: weights differed by 0.5)
+    # checkpoint_dir: process 0 wrote one checkpoint, both resumed from it to the same model;
+    # early stopping: process 0's validation score in both histories, so both stopped together
+    assert extra[0]["ckpt_entries"].tolist() == ["epoch-00001", "latest"]
+    assert int(extra[0]["resumed_epochs"][0]) == int(extra[1]["resumed_epochs"][0]) == 2
+    assert set(extra[0]) == set(extra[1])
+    for key in extra[0]:
+        np.testing.assert_array_equal(extra[0][key], extra[1][key], err_msg=key)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
