@@ -194,7 +194,7 @@ def test_modes_and_weights(ml_small, codes):
     rec = IntRRRecommender(**TINY, input_mode="teacher_forcing", output_mode="redistribution",
                            alignment_weight=0.0).fit(X, y, codes=codes, weights=w)
     assert rec.net_.module_.use_code_weights
-    np.testing.assert_allclose(rec.raw_weights_, w)
+    np.testing.assert_allclose(rec.importance_weights_, w)
     np.testing.assert_allclose(rec.weights_[:, :3], loss_weights(w, rec.code_weight_floor), rtol=1e-6)
     assert rec.predict(X[:3]).shape == (3, 10)
     rec2 = IntRRRecommender(**TINY).fit(SIDSequences(X, codes, weights=np.ones_like(w)), y)

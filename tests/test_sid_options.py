@@ -61,7 +61,7 @@ def test_code_weights_switch(cls, ml_small):
     on = cls(**TINY).fit(X, y, codes=codes, weights=w)
     off = cls(**TINY, code_weights=False).fit(X, y, codes=codes, weights=w)
     assert on.net_.module_.use_code_weights and not off.net_.module_.use_code_weights
-    np.testing.assert_allclose(off.raw_weights_, w)
+    np.testing.assert_allclose(off.importance_weights_, w)
     assert on.weights_.max() <= 1.0 / 0.5 + 1e-5  # mean-1 rows of [floor, 1] values
     for bad in (dict(code_weights="yes"), dict(code_weight_floor=1.5), dict(code_weight_floor=-0.1)):
         with pytest.raises(ValueError):

@@ -50,7 +50,7 @@ SID_OPTIONS_DOC = """    code_weights : bool, default=True
         (ADC-SID), made bounded and comparable by :func:`~sksid.recommenders._sid.loss_weights`
         (scaled to the item's maximum, floored at ``code_weight_floor``, mean 1 per item).
         False ignores the weights; codes without weights train unweighted either way.
-        The raw weights stay in ``raw_weights_``.
+        The tokenizer's weights stay in ``importance_weights_`` (in generation order).
     code_weight_floor : float, default=0.5
         Smallest loss weight of a level relative to the item's largest (no level is
         switched off).
@@ -217,10 +217,10 @@ class SIDRecommenderBase(TorchSequentialRecommender):
         codes = codes[:, order]
         if sizes is not None:
             sizes = [sizes[j] for j in order] + list(sizes[len(order):])
-        self.raw_weights_ = None if weights is None else weights[:, order]
+        self.importance_weights_ = None if weights is None else weights[:, order]
         lw = None
         if weights is not None and self.code_weights:
-            lw = loss_weights(self.raw_weights_, self.code_weight_floor)
+            lw = loss_weights(self.importance_weights_, self.code_weight_floor)
         self.codes_, self.weights_, self.codebook_sizes_, self.n_colliding_items_ = disambiguate(
             codes, lw, sizes)
         self.n_items_ = n_items

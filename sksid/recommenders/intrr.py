@@ -109,7 +109,8 @@ class IntRRRecommender(SIDRecommenderBase):
     Attributes
     ----------
     net_ : sksid.training.SIDNet (``net_.module_`` is a :class:`~sksid.nn.intrr.IntRRModule`)
-    codes_, weights_, codebook_sizes_ : disambiguated SIDs used by the model
+    codes_, weights_, codebook_sizes_ : disambiguated SIDs used by the model (``weights_``: the
+        per-level loss weights); importance_weights_ : the tokenizer's weights, generation order
     code_length_ : int, SID length as given at fit
     backbone_ : dict, the backbone sizes that ran; backbone_size_ : {"reference", "small"}
     n_colliding_items_ : int
