@@ -8,12 +8,16 @@ Every paper equation has one named place below (search for ``Eq.``):
 * Eq. 12-13 :meth:`ADCSIDModule.content_gates`
 * Eq. 14    :meth:`ADCSIDModule.forward` / :meth:`ADCSIDModule.loss` (decoder, straight-through)
 * Eq. 15-17 :func:`alignment_strength` (computed once over the catalogue by the estimator)
-* Eq. 18-21 :meth:`ADCSIDModule.alignment_loss`
+* Eq. 18-21 :meth:`ADCSIDModule.alignment_loss` (on :func:`info_nce`)
 * Eq. 22    :meth:`ADCSIDModule.behavior_gate` (bounded to [0, 1] by ``gate_activation``)
 * Eq. 23    :meth:`ADCSIDModule.sparsity_loss` (ReMoE load-balanced L1, adaptive lambda)
 
 Beyond the paper: :meth:`ADCSIDModule.collision_loss` (soft full-code collisions) and
 :meth:`ADCSIDModule.rebalance_codebook` (splitting crowded codewords after every epoch).
+
+:func:`normalized_norm`, :func:`alignment_strength` and :func:`info_nce` live in
+:mod:`sksid.nn.alignment`; the collision terms (``collision_loss``, ``dedup_loss``) in
+:mod:`sksid.nn.collisions`.
 """
 from __future__ import annotations
 
@@ -22,55 +26,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .alignment import alignment_strength, info_nce, normalized_norm
 from .codebook import CosineCodebook
+from .collisions import CodeCollisionMixin
 
 __all__ = ["ADCSIDModule", "alignment_strength", "normalized_norm", "GATE_ACTIVATIONS"]
 
 GATE_ACTIVATIONS = ("tanh", "clamp", "relu")
 
 
-def normalized_norm(norms, n_min, n_max):
-    """Eq. 15-16: N_norm = (||e_b|| - N_min) / (N_max - N_min), clipped to [0, 1].
-
-    When ``N_max == N_min`` every item gets N_norm = 1 (so w = 1 in Eq. 17).
-    """
-    norms = np.asarray(norms, dtype=np.float64)
-    if n_max - n_min <= 0:
-        return np.ones_like(norms)
-    return np.clip((norms - n_min) / (n_max - n_min), 0.0, 1.0)
-
-
-def alignment_strength(n_norm, alpha=10.0, beta=9.0):
-    """Eq. 17: w = sigma(alpha * N_norm - beta) / sigma(alpha - beta); w(N_norm = 1) = 1.
-
-    Examples
-    --------
-    >>> alignment_strength(np.array([0.0, 1.0])).round(4).tolist()
-    [0.0002, 1.0]
-    """
-    n_norm = np.asarray(n_norm, dtype=np.float64)
-
-    def sig(v):
-        return 1.0 / (1.0 + np.exp(-v))
-
-    return sig(alpha * n_norm - beta) / sig(alpha - beta)
-
-
 def _mlp(d_in, d_hidden, d_out):
     return nn.Sequential(nn.Linear(d_in, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_out))
 
 
-def info_nce(anchor, positive, temperature):
-    """Per-row in-batch InfoNCE with cosine similarity (Eq. 18-20): the row's own positive
-    against the other rows of the batch as negatives. Returns a (B,) loss."""
-    a = F.normalize(anchor.float(), dim=-1)
-    p = F.normalize(positive.float(), dim=-1)
-    logits = a @ p.T / temperature
-    target = torch.arange(a.shape[0], device=a.device)
-    return F.cross_entropy(logits, target, reduction="none")
-
-
-class ADCSIDModule(nn.Module):
+class ADCSIDModule(CodeCollisionMixin, nn.Module):
     """The ADC-SID tokenizer network.
 
     Batches are dicts: ``x__<modality>`` (B, d_m) standardised inputs (also the
@@ -311,75 +280,6 @@ class ADCSIDModule(nn.Module):
         """ReMoE: lambda <- lambda * growth^{sign(target - S)}, S = fraction of zero gates."""
         S = float((R <= 0).float().mean())
         self.reg_lambda.mul_(self.lambda_growth ** float(np.sign(self.target_sparsity - S)))
-
-    # -- beyond the paper: soft full-code collisions --------------------------------------
-    def collision_loss(self, used):
-        """Expected number of in-batch items sharing an item's whole code tuple (soft).
-
-        With ``p_l(a) = softmax(cos(z_l(a), C_l) / balance_temperature)`` the soft
-        assignment of item ``a`` at code position ``l``, the probability that items ``a``
-        and ``b`` get the same tuple is ``prod_l <p_l(a), p_l(b)>``; the loss is its sum
-        over pairs ``a != b`` divided by the batch size. It pushes apart items that share
-        (or nearly share) all their codes, the colliding tuples that the per-codebook
-        balancing cannot see, and is ~0 for distinct tuples.
-        """
-        S = None
-        for p in self._soft_assignments(used):
-            s = p @ p.T
-            S = s if S is None else S * s
-        B = S.shape[0]
-        return (S.sum() - S.diagonal().sum()) / B
-
-    def _soft_assignments(self, used):
-        return [torch.softmax(cb._similarity(z, cb._codewords().float()) / self.balance_temperature, -1)
-                for z, cb in zip(used, self.codebooks())]
-
-    def dedup_loss(self, used, idx):
-        """Catalogue-level collisions the in-batch term rarely sees (large catalogues).
-
-        At every epoch end (:meth:`refresh_codebooks`) each item whose hard tuple equals
-        that of an earlier item (in item order) gets that tuple as a target to leave; the
-        loss is ``sum_a prod_l p_l(a)[target_l(a)] / B`` over the batch items that have
-        one (the soft probability of keeping the shared tuple). The first item of each
-        group keeps its tuple.
-        """
-        targets = getattr(self, "_dedup_targets", None)
-        if targets is None:
-            return None
-        tgt = targets.to(idx.device)[idx.long()]
-        mask = tgt[:, 0] >= 0
-        if not bool(mask.any()):
-            return None
-        prob = None
-        for l, p in enumerate(self._soft_assignments([u[mask] for u in used])):
-            q = p.gather(1, tgt[mask, l:l + 1]).squeeze(1)
-            prob = q if prob is None else prob * q
-        return prob.sum() / idx.shape[0]
-
-    @torch.no_grad()
-    def resume_training_state(self, **batch):
-        """Rebuild the training-time state that is not in the weights (the collision
-        targets of the last :meth:`refresh_codebooks`) when a fit resumes from a checkpoint."""
-        if self.collision_weight > 0:
-            self._update_dedup_targets(batch)
-
-    @torch.no_grad()
-    def _update_dedup_targets(self, batch):
-        if "idx" not in batch:
-            return
-        x = self._inputs(batch)
-        h_m, h = self.project(x)
-        codes = torch.stack([cb.encode(z) for z, cb in zip(self.latents(x, h), self.codebooks())], 1)
-        c = codes.cpu().numpy()
-        _, first, inv = np.unique(c, axis=0, return_index=True, return_inverse=True)
-        owner = first[inv.reshape(-1)]
-        tgt = torch.full_like(codes, -1).cpu()
-        dup = torch.as_tensor(owner != np.arange(len(c)))
-        tgt[dup] = codes.cpu()[dup]
-        order = batch["idx"].long().cpu()
-        targets = torch.full((int(order.max()) + 1, codes.shape[1]), -1, dtype=torch.long)
-        targets[order] = tgt
-        self._dedup_targets = targets
 
     # -- forward / loss ---------------------------------------------------------------
     def forward(self, **batch):
