@@ -20,21 +20,24 @@ The estimators' API does not change. While a process group is initialised, every
 * gives each process a contiguous share of every global batch of ``batch_size``
   training windows (the same seeded permutation on every process, so the global batches
   are those of a single-process fit);
-* scales each process's loss terms by ``local units / global units`` (units: the
-  positions with a target, the rows of a CTR batch; one count per loss term, e.g. IntRR's
-  alignment term counts history items), and sums the gradients over the processes with
-  one ``all_reduce`` per step, so the update **equals the single-process update** up to
-  floating-point rounding (with ``dropout=0``; dropout masks are drawn per process);
+* trains the module through torch's :class:`~torch.nn.parallel.DistributedDataParallel`
+  (the module and its loss in one ``forward``, so DDP sees every parameter the loss uses;
+  its gradient all-reduce overlaps the backward pass) and scales each process's loss terms
+  by ``world size x local units / global units`` (units: the positions with a target, the
+  rows of a CTR batch; one count per loss term, e.g. IntRR's alignment term counts history
+  items), which DDP's gradient average turns into the single-process weighting, so the
+  update **equals the single-process update** up to floating-point rounding (with
+  ``dropout=0``; dropout masks are drawn per process);
 * draws one training seed (process 0's, when ``random_state=None``) and validates on the
   full validation set with process 0's score recorded in every process, so all of them
   stop at the same epoch and hold the same model; a ``max_time`` budget stops all of them
   when any process's clock runs out; only process 0 writes ``checkpoint_dir``.
 
-Why ``torch.distributed`` and not Hugging Face Accelerate (skorch's ``AccelerateMixin``):
-it is part of torch (no new dependency), and our modules compute their losses outside
-``forward`` (``module.loss``) and are called through methods (``rank``, ``exact_scores``),
-which ``DistributedDataParallel``'s forward-hook wrapper does not see; the gradient
-``all_reduce`` here is the same arithmetic DDP performs, done after ``backward``.
+Why torch's DDP and not Hugging Face Accelerate (skorch's ``AccelerateMixin``): it is
+part of torch (no new dependency) and is launched by ``torchrun``; what this module adds
+is what DDP leaves to its user: sharding each global batch, the per-term unit weights,
+one seed, one early-stopping decision (:func:`from_rank0`) and one time budget
+(:func:`any_process`).
 
 The tokenizers (ADC-SID, RQ-VAE) are not split: their losses use in-batch negatives and
 batch code statistics, which do not decompose over processes, so under a process group
@@ -48,7 +51,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["init", "shutdown", "is_active", "rank", "world_size", "shard", "any_process", "from_rank0",
-           "all_reduce_gradients"]
+           "global_units"]
 
 
 def init(backend: str | None = None, **kwargs) -> None:
@@ -142,30 +145,3 @@ def global_units(local: torch.Tensor) -> torch.Tensor:
     out = local.detach().to(torch.float64).clone()
     dist.all_reduce(out)
     return out
-
-
-def all_reduce_gradients(module: torch.nn.Module) -> None:
-    """Sum every parameter's gradient over the processes (one flat ``all_reduce``).
-
-    A parameter without a gradient in some process (unused by its share) gets zeros
-    there; one that no process used keeps ``None``, exactly as in a single-process step.
-    """
-    params = [p for p in module.parameters() if p.requires_grad]
-    if not params:
-        return
-    device = params[0].device
-    used = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
-    dist.all_reduce(used)
-    active = [p for p, u in zip(params, used.tolist()) if u > 0]
-    if not active:
-        return
-    for p in active:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.reshape(-1) for p in active])
-    dist.all_reduce(flat)
-    offset = 0
-    for p in active:
-        n = p.numel()
-        p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
-        offset += n

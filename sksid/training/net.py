@@ -17,8 +17,9 @@ from skorch import NeuralNet
 from skorch.callbacks import PrintLog
 from skorch.dataset import unpack_data
 from skorch.utils import Ansi, to_tensor
+from torch.nn.parallel import DistributedDataParallel
 
-from ..distributed import all_reduce_gradients, global_units, is_active, rank, world_size
+from ..distributed import global_units, is_active, rank, world_size
 from .batching import STANDIN, DeviceBatchIterator, loss_units
 
 __all__ = ["SIDNet", "autocast_context", "torch_seed", "eval_mode", "eval_batches"]
@@ -110,6 +111,20 @@ def _is_terminal():
         return False
 
 
+class _LossForward(torch.nn.Module):
+    """``forward(batch) -> (outputs, [(loss term, units), ...])``: the net's module and its
+    loss parts in one forward, the form :class:`DistributedDataParallel` wraps."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.module = net.module_
+        self.__dict__["_net"] = net  # not a submodule: its loss hooks only
+
+    def forward(self, batch):
+        out = self.module(**batch)
+        return out, self._net.get_loss_parts(out, batch)
+
+
 class SIDNet(NeuralNet):
     """skorch ``NeuralNet`` for self-scoring sksid modules.
 
@@ -160,23 +175,37 @@ class SIDNet(NeuralNet):
             return parts(y_pred, **X)
         return [(self.get_loss(y_pred, None, X=X, training=True), loss_units(X))]
 
+    def _ddp(self):
+        """The module wrapped for data-parallel training: torch's
+        :class:`~torch.nn.parallel.DistributedDataParallel` around :class:`_LossForward`
+        (the loss computed inside ``forward``, so DDP sees every parameter the loss uses);
+        built once per module, never pickled."""
+        held = self.__dict__.get("_ddp_module")
+        if held is None or held[0] is not self.module_:
+            device_ids = [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else None
+            ddp = DistributedDataParallel(_LossForward(self), device_ids=device_ids,
+                                          find_unused_parameters=True, broadcast_buffers=False)
+            held = (self.module_, ddp)
+            self.__dict__["_ddp_module"] = held
+        return held[1]
+
     def _data_parallel_step(self, Xi, standin):
-        """One process's share of a global batch: every loss term weighted by its local
-        share of the global units, gradients summed over the processes, so the update
-        equals the single-process one on the whole batch."""
+        """One process's share of a global batch through DDP: every loss term weighted by
+        its local share of the global units (times the number of processes, which DDP's
+        gradient average divides out), so the update equals the single-process one on the
+        whole batch."""
         with autocast_context(self.device, self.autocast):
-            out = self._forward_fn()(**Xi)
-            parts = self.get_loss_parts(out, Xi)
+            out, parts = self._ddp()(Xi)
         local = torch.tensor([0.0 if standin else float(u) for _, u in parts], dtype=torch.float64)
         total = global_units(local.to(self.device)).cpu()
+        world = world_size()
         loss = 0.0
         for (value, _), u, g in zip(parts, local.tolist(), total.tolist()):
             if u > 0:
-                loss = loss + value * (u / g)
+                loss = loss + value * (world * u / g)
             else:  # no units here (a stand-in, or no targets in this share): weight 0
                 loss = loss + torch.nan_to_num(value) * 0.0
         loss.backward()
-        all_reduce_gradients(self.module_)
         logged = sum(v.detach() for v, _ in parts)
         return {"loss": logged, "y_pred": out}
 
@@ -227,6 +256,6 @@ class SIDNet(NeuralNet):
 
     def __getstate__(self):
         state = super().__getstate__()
-        for key in ("_compiled_forward", "_train_iterator", "_resume_generator_state"):
+        for key in ("_compiled_forward", "_train_iterator", "_resume_generator_state", "_ddp_module"):
             state.pop(key, None)
         return state
