@@ -182,7 +182,10 @@ class SIDNet(NeuralNet):
         built once per module, never pickled."""
         held = self.__dict__.get("_ddp_module")
         if held is None or held[0] is not self.module_:
-            device_ids = [torch.device(self.device).index or 0] if str(self.device).startswith("cuda") else None
+            device_ids = None
+            if str(self.device).startswith("cuda"):  # this process's GPU (sksid.distributed.init sets it)
+                index = torch.device(self.device).index
+                device_ids = [torch.cuda.current_device() if index is None else index]
             ddp = DistributedDataParallel(_LossForward(self), device_ids=device_ids,
                                           find_unused_parameters=True, broadcast_buffers=False)
             held = (self.module_, ddp)
