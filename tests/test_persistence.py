@@ -210,6 +210,29 @@ def test_rejects_weights_of_the_wrong_shape(saved_sasrec):
         sksid.load(saved_sasrec)
 
 
+@pytest.mark.parametrize("name", ["IntRR", "TIGER", "SIDRanker"])
+def test_files_with_the_earlier_weight_buffer_names_still_load(name, data, tmp_path):
+    """IntRR's and TIGER's per-level loss weights (now ``level_loss_weights``) and the
+    ranker's importance weights (now ``importance_weights``) were saved as ``code_weights``."""
+    from safetensors.torch import load as load_w
+    from safetensors.torch import save as save_w
+
+    est = _fitted(name, data)
+    path = tmp_path / "old.sksid"
+    sksid.save(est, path)
+
+    def old_names(raw):
+        w = load_w(raw)
+        renamed = {k.replace("level_loss_weights", "code_weights").replace("importance_weights", "code_weights"): v
+                   for k, v in w.items()}
+        assert renamed.keys() != w.keys()
+        return save_w(renamed)
+    _rewrite(path, "weights.safetensors", old_names)
+    loaded = sksid.load(path)
+    for a, b in zip(_outputs(est, data), _outputs(loaded, data)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_rejects_module_arguments_that_do_not_match_the_weights(saved_sasrec):
     def edit(m):
         items = m["root"]["net"]["module_kwargs"]["items"]

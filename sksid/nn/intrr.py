@@ -98,7 +98,7 @@ class IntRRModule(nn.Module):
         w = np.ones(codes.shape, np.float32) if weights is None else np.asarray(weights, np.float32)
         self.use_code_weights = bool(use_code_weights) and not np.all(w == 1.0)
         self.register_buffer("sid", torch.as_tensor(codes))
-        self.register_buffer("code_weights", torch.as_tensor(w))
+        self.register_buffer("level_loss_weights", torch.as_tensor(w))  # (n_items, L) per-level loss weights
         self.ran = RAN(n_items, codebook_sizes, d_model, tau, conditioning, uid_init=uid_init)
         self.trie = PrefixTrie(codes, codebook_sizes)
         self.leaf = bool(leaf) and codes.shape[1] > 1
@@ -208,7 +208,7 @@ class IntRRModule(nn.Module):
             logits[-1] = self._leaf_logits(queries[-1], self.slots[t])
         if self.constrained:
             logits = [constrain(lg, self.trie.item_children(l, t)) for l, lg in enumerate(logits)]
-        l_rec = weighted_level_ce(logits, sid_t, self.code_weights[t] if self.use_code_weights else None)
+        l_rec = weighted_level_ce(logits, sid_t, self.level_loss_weights[t] if self.use_code_weights else None)
         if self.uid_weight > 0:
             l_rec = l_rec + self.uid_weight * F.cross_entropy(self.uid_logits(out["hidden"][mask]).float(), t)
         parts = [(l_rec, int(mask.sum()))]

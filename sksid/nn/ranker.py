@@ -63,7 +63,7 @@ class ItemEncoder(nn.Module):
             w = np.zeros((n_items + 1, self.n_levels), dtype=np.float32)
             w[1:] = 1.0 if weights is None else np.asarray(weights, dtype=np.float32)
             self.register_buffer("codes", torch.as_tensor(table))
-            self.register_buffer("code_weights", torch.as_tensor(w))
+            self.register_buffer("importance_weights", torch.as_tensor(w))  # the tokenizer's, row 0: padding
             self.code_emb = nn.Embedding(int(sizes.sum()), dim)
             nn.init.normal_(self.code_emb.weight, std=0.01)
             self.use_weights = weights is not None
@@ -79,7 +79,7 @@ class ItemEncoder(nn.Module):
             parts.append(self.item_emb(idx) * self.id_known[idx].unsqueeze(-1))
         if self.n_levels:
             e = self.code_emb(self.codes[idx])  # (..., L, d)
-            w = self.code_weights[idx]          # (..., L), 0 for padding
+            w = self.importance_weights[idx]    # (..., L), 0 for padding
             if self.use_weights and self.weight_mode == "gate":
                 w = 2 * torch.sigmoid(self.gate_a * w + self.gate_b) * (idx > 0).unsqueeze(-1)
             elif not self.use_weights:

@@ -72,7 +72,7 @@ class TIGERModule(nn.Module):
         w = np.ones(codes.shape, np.float32) if weights is None else np.asarray(weights, np.float32)
         self.use_code_weights = bool(use_code_weights) and not np.all(w == 1.0)
         self.register_buffer("sid", torch.as_tensor(codes))
-        self.register_buffer("code_weights", torch.as_tensor(w))
+        self.register_buffer("level_loss_weights", torch.as_tensor(w))  # (n_items, L) per-level loss weights
         offsets = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
         self.register_buffer("offsets", torch.as_tensor(offsets))
         self.n_tokens = int(sum(sizes))
@@ -138,7 +138,7 @@ class TIGERModule(nn.Module):
             logits[-1] = leaf_logits(states[:, -1], self.slots[t], self.item_emb)
         if self.constrained:
             logits = [constrain(lg, self.trie.item_children(l, t)) for l, lg in enumerate(logits)]
-        return weighted_level_ce(logits, self.sid[t], self.code_weights[t] if self.use_code_weights else None)
+        return weighted_level_ce(logits, self.sid[t], self.level_loss_weights[t] if self.use_code_weights else None)
 
     # -- inference (prefill + incremental decoding) --------------------------------------
     def _qkv(self, blk, x):

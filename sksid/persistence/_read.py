@@ -123,6 +123,7 @@ class _Reader:
         expected = net.module_.state_dict()
         # files written before the trie's buffers became derived (non-persistent) state
         state = {k: v for k, v in state.items() if k in expected or "trie." not in k}
+        state = {_current_name(name, k): v for k, v in state.items()}
         missing = sorted(set(expected) - set(state))
         extra = sorted(set(state) - set(expected))
         if missing or extra:
@@ -136,6 +137,19 @@ class _Reader:
         net.module_.load_state_dict(state)
         net.module_.eval()
         return net
+
+
+#: (module class, buffer name in files written before it was renamed) -> its name now
+_RENAMED_WEIGHTS = {("IntRRModule", "code_weights"): "level_loss_weights",
+                    ("TIGERModule", "code_weights"): "level_loss_weights",
+                    ("PPNetRanker", "code_weights"): "importance_weights"}
+
+
+def _current_name(module, key):
+    """A ``state_dict`` key of a saved ``module`` under the name the module uses now."""
+    head, _, last = key.rpartition(".")
+    new = _RENAMED_WEIGHTS.get((module, last))
+    return key if new is None else (f"{head}.{new}" if head else new)
 
 
 def _read_member(zf, name, source):
