@@ -96,7 +96,7 @@ def main(argv=None):
     rec = joblib.load(path)
     m = rec.net_.module_.eval()
     logpop = torch.log1p(torch.as_tensor(train_item_counts(split, ds.n_items), dtype=torch.float32)).view(1, -1)
-    w = m.code_weights.float().t()  # (L, n): the loss weights the model trained with
+    w = m.level_loss_weights.float().t()  # (L, n): the loss weights the model trained with
     rng = np.random.default_rng(args.seed)
     users = np.sort(rng.choice(len(split.X_valid), min(args.valid_users, len(split.X_valid)), replace=False))
     lv, bonus, t = levels_of(m, split.X_valid, split.y_valid, users, rec.max_len)
