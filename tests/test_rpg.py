@@ -1,5 +1,7 @@
 """RPGRecommender and RPGModule: long unordered SIDs, parallel sub-code heads, exact and graph
 decoding."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -88,12 +90,11 @@ def test_graph_decoding_equals_exact_when_the_candidates_cover_the_catalogue(fit
     assert graph.neighbors_.shape == (60, 60)
     np.testing.assert_array_equal(graph.predict(X), graph.set_params(decoding="exact").predict(X))
     # a beam as wide as the catalogue starts on every item
-    wide = fitted.set_params(decoding="graph", beam_width=60, graph_neighbors=3, propagation_steps=0)
-    wide.build_graph()
+    wide = copy.deepcopy(fitted).set_params(decoding="graph", beam_width=60, graph_neighbors=3,
+                                            propagation_steps=0).build_graph()
     ids, scores = wide.recommend(X, k=10)
     np.testing.assert_allclose(scores, exact_scores, rtol=1e-5, atol=1e-5)
-    fitted.set_params(decoding="exact", beam_width=50, graph_neighbors=50, propagation_steps=3)
-    fitted.neighbors_ = None
+    assert fitted.decoding == "exact" and fitted.neighbors_ is None
 
 
 def test_graph_decoding_returns_distinct_valid_ids_and_never_beats_exact():
