@@ -43,11 +43,13 @@ def _padded(X, max_len=10):
     return torch.as_tensor(items), torch.as_tensor(lengths)
 
 
-def test_contract_checks(small):
+@pytest.mark.parametrize("decoding", ["exact", "graph"])
+def test_contract_checks(small, decoding):
     X, y, codes = small
-    fitted = check_recommender(RPGRecommender(**TINY), SIDSequences(X, codes), y)
+    est = RPGRecommender(**TINY, decoding=decoding, beam_width=10, graph_neighbors=5)
+    fitted = check_recommender(est, SIDSequences(X, codes), y)
     assert fitted.codes_.shape == (60, 8) and fitted.codebook_sizes_ == tuple(codes.max(0) + 1)
-    assert fitted.neighbors_ is None
+    assert (fitted.neighbors_ is None) == (decoding == "exact")
 
 
 def test_learns_the_synthetic_pattern_better_than_most_popular(synthetic_sequences):
