@@ -8,8 +8,8 @@ item-id histories they pass the histories on with the codes attached):
 :class:`OPQTokenizer`.
 
 Recommenders (``fit(X, y)`` / ``predict(X) -> (n_users, top_k)`` on histories):
-:class:`IntRRRecommender`, :class:`TIGERRecommender`, :class:`SASRecRecommender`,
-:class:`MostPopular`.
+:class:`IntRRRecommender`, :class:`TIGERRecommender`, :class:`RPGRecommender`,
+:class:`SASRecRecommender`, :class:`MostPopular`.
 
 Preprocessing: :class:`ItemEncoder` maps raw item ids to ``0..n_items-1`` and back.
 
@@ -29,7 +29,7 @@ Examples
 >>> pipe = Pipeline([("tok", ADCSIDTokenizer()), ("rec", IntRRRecommender())])
 """
 from .ranker import SIDRanker
-from .recommenders import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender
+from .recommenders import IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender, TIGERRecommender
 from .persistence import load, save
 from .preprocessing import ItemEncoder
 from .sequences import SIDSequences
@@ -44,6 +44,7 @@ __all__ = [
     "OPQTokenizer",
     "IntRRRecommender",
     "TIGERRecommender",
+    "RPGRecommender",
     "SASRecRecommender",
     "MostPopular",
     "SIDRanker",

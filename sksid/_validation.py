@@ -119,7 +119,7 @@ def epoch_cap(max_epochs: int, warn: str | None = None) -> int:
 #: Backbone sizes of the Semantic-ID recommenders: ``None`` picks the device default.
 BACKBONE_CONSTRAINTS = {name: [POSITIVE_INT, None]
                         for name in ("d_model", "n_layers", "n_heads", "head_dim", "d_ff")}
-# the transformer layout options of SASRec, IntRR and TIGER (sksid.nn.transformer.CausalTransformer)
+# the transformer layout options of SASRec, IntRR, TIGER and RPG (sksid.nn.transformer.CausalTransformer)
 LAYOUT_CONSTRAINTS = {"norm_first": ["boolean"], "init_std": [None, POSITIVE_REAL]}
 
 

@@ -13,6 +13,7 @@ from sksid import (
     IntRRRecommender,
     MostPopular,
     OPQTokenizer,
+    RPGRecommender,
     RQKMeansTokenizer,
     RQVAETokenizer,
     SASRecRecommender,
@@ -27,7 +28,7 @@ N_ITEMS = 30
 
 def test_every_public_estimator_is_listed():
     assert {c.__name__ for c in ESTIMATORS} == {
-        "MostPopular", "SASRecRecommender", "IntRRRecommender", "TIGERRecommender",
+        "MostPopular", "SASRecRecommender", "IntRRRecommender", "TIGERRecommender", "RPGRecommender",
         "ADCSIDTokenizer", "RQVAETokenizer", "RQKMeansTokenizer", "OPQTokenizer", "SIDRanker",
         "ItemEncoder"}
 
@@ -61,6 +62,8 @@ def _fit(cls, **params):
         return cls(**{**TINY, "d_model": 16, "n_heads": 2, "d_ff": 32, **params}).fit(X, y)
     if cls in (IntRRRecommender, TIGERRecommender):
         return cls(**{**TINY_SID, **params}).fit(X, y, codes=_codes())
+    if cls is RPGRecommender:
+        return cls(**{**TINY, "d_model": 16, "d_ff": 32, **params}).fit(X, y, codes=_codes())
     if cls is MostPopular:
         return cls(**params).fit(X, y)
     feats = np.random.RandomState(0).randn(N_ITEMS, 6)
@@ -83,6 +86,9 @@ BAD = [
     (IntRRRecommender, "max_len", 0), (IntRRRecommender, "max_epochs", 0),
     (TIGERRecommender, "max_len", 0), (TIGERRecommender, "head_dim", 0),
     (TIGERRecommender, "top_k", True),
+    (RPGRecommender, "temperature", 0), (RPGRecommender, "decoding", "beam"),
+    (RPGRecommender, "beam_width", 0), (RPGRecommender, "graph_neighbors", 0),
+    (RPGRecommender, "propagation_steps", -1), (RPGRecommender, "max_len", 0),
     (MostPopular, "top_k", True), (MostPopular, "top_k", 0), (MostPopular, "device", "gpu"),
     (RQVAETokenizer, "latent_dim", 0), (RQVAETokenizer, "hidden_dim", 0),
     (RQVAETokenizer, "max_epochs", -1),

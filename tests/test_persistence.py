@@ -9,8 +9,8 @@ import torch
 from sklearn.pipeline import Pipeline
 
 import sksid
-from sksid import (ADCSIDTokenizer, IntRRRecommender, MostPopular, OPQTokenizer, RQKMeansTokenizer,
-                   RQVAETokenizer, SASRecRecommender, SIDRanker, TIGERRecommender)
+from sksid import (ADCSIDTokenizer, IntRRRecommender, MostPopular, OPQTokenizer, RPGRecommender,
+                   RQKMeansTokenizer, RQVAETokenizer, SASRecRecommender, SIDRanker, TIGERRecommender)
 
 N_ITEMS = 30
 TINY_SID = dict(d_model=16, n_layers=1, n_heads=2, head_dim=8, d_ff=32, max_epochs=2, device="cpu",
@@ -43,6 +43,9 @@ def _fitted(name, data):
         return IntRRRecommender(**TINY_SID, uid_weight=0.5, code_order=[2, 0, 1]).fit(X, y, codes=codes)
     if name == "TIGER":
         return TIGERRecommender(**TINY_SID).fit(X, y, codes=codes)
+    if name == "RPG":
+        params = {k: v for k, v in TINY_SID.items() if k != "head_dim"}
+        return RPGRecommender(**params, decoding="graph", beam_width=12, graph_neighbors=4).fit(X, y, codes=codes)
     if name == "ADCSID":
         return ADCSIDTokenizer(codebook_size=4, max_epochs=1, n_behavior=2, device="cpu", random_state=0,
                                behavior_estimator=tiny_sasrec(max_epochs=1)).fit(X, y)
@@ -82,7 +85,7 @@ def _outputs(est, data):
         return [est.predict_proba(_ctr_rows(data)[0])]
     if hasattr(est, "predict"):
         out = [est.predict(X)]
-        if isinstance(est, (IntRRRecommender, TIGERRecommender)):
+        if isinstance(est, (IntRRRecommender, TIGERRecommender, RPGRecommender)):
             out.append(est.recommend(X)[1])
         if isinstance(est, SASRecRecommender):
             out.append(est.predict_scores(X))
@@ -96,7 +99,7 @@ def _outputs(est, data):
     return [*est.transform(feats), est.codes_]
 
 
-ALL = ["MostPopular", "SASRec", "IntRR", "TIGER", "ADCSID", "RQVAE", "RQKMeans", "OPQ", "SIDRanker"]
+ALL = ["MostPopular", "SASRec", "IntRR", "TIGER", "RPG", "ADCSID", "RQVAE", "RQKMeans", "OPQ", "SIDRanker"]
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sksid import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender
+from sksid import IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender, TIGERRecommender
 from sksid.recommenders._base import drop_seen
 
 N_ITEMS = 12
@@ -27,10 +27,12 @@ def _fitted(cls, **kw):
         return MostPopular(**kw).fit(X, y)
     if cls is SASRecRecommender:
         return SASRecRecommender(**TINY, **kw).fit(X, y)
+    if cls is RPGRecommender:
+        return RPGRecommender(**TINY, **kw).fit(X, y, codes=CODES)
     return cls(**TINY, head_dim=4, **kw).fit(X, y, codes=CODES)
 
 
-RECOMMENDERS = [MostPopular, SASRecRecommender, IntRRRecommender, TIGERRecommender]
+RECOMMENDERS = [MostPopular, SASRecRecommender, IntRRRecommender, TIGERRecommender, RPGRecommender]
 
 
 @pytest.mark.parametrize("cls", RECOMMENDERS)

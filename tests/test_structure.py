@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import sksid
-from sksid import (ADCSIDTokenizer, IntRRRecommender, MostPopular, OPQTokenizer, RQKMeansTokenizer,
-                   RQVAETokenizer, SASRecRecommender, SIDRanker, TIGERRecommender)
+from sksid import (ADCSIDTokenizer, IntRRRecommender, MostPopular, OPQTokenizer, RPGRecommender,
+                   RQKMeansTokenizer, RQVAETokenizer, SASRecRecommender, SIDRanker, TIGERRecommender)
 
 PACKAGE = pathlib.Path(sksid.__file__).parent
 MAX_LINES = 450
@@ -79,6 +79,9 @@ def _fitted():
                             random_state=0, top_k=5).fit(X, Y)
     yield IntRRRecommender(**SID).fit(X, Y, codes=CODES)
     yield TIGERRecommender(**SID).fit(X, Y, codes=CODES)
+    yield RPGRecommender(max_len=6, batch_size=32, device="cpu", random_state=0, d_model=8, n_layers=1, n_heads=2,
+                         d_ff=16, top_k=5, max_epochs=1, decoding="graph", beam_width=5, graph_neighbors=4).fit(
+        X, Y, codes=CODES)
     yield ADCSIDTokenizer(hidden_dim=8, latent_dim=4, max_epochs=1, **TOK).fit(FEATS)
     yield ADCSIDTokenizer(hidden_dim=8, latent_dim=4, max_epochs=1, **TOK).fit(
         X, Y, item_features={"text": FEATS["text"]})

@@ -14,8 +14,8 @@ import pytest
 from skorch.callbacks import GradientNormClipping
 
 import sksid
-from sksid import (ADCSIDTokenizer, IntRRRecommender, RQVAETokenizer, SASRecRecommender, SIDRanker,
-                   TIGERRecommender)
+from sksid import (ADCSIDTokenizer, IntRRRecommender, RPGRecommender, RQVAETokenizer, SASRecRecommender,
+                   SIDRanker, TIGERRecommender)
 from sksid.training import TrainingMixin
 
 #: the flow's options: every torch estimator has them, documented
@@ -29,8 +29,8 @@ SCRIPT = textwrap.dedent('''
     import pandas as pd
     import torch
     from skorch.callbacks import GradientNormClipping
-    from sksid import (ADCSIDTokenizer, IntRRRecommender, RQVAETokenizer, SASRecRecommender, SIDRanker,
-                       TIGERRecommender)
+    from sksid import (ADCSIDTokenizer, IntRRRecommender, RPGRecommender, RQVAETokenizer, SASRecRecommender,
+                       SIDRanker, TIGERRecommender)
 
     torch.set_num_threads(1)
     N = 40
@@ -56,6 +56,9 @@ SCRIPT = textwrap.dedent('''
             return IntRRRecommender(callbacks=cb, **SID, **kw), (X, y), {"codes": CODES}
         if name == "tiger":
             return TIGERRecommender(callbacks=cb, **SID, **kw), (X, y), {"codes": CODES}
+        if name == "rpg":
+            return RPGRecommender(d_model=8, n_layers=1, n_heads=2, d_ff=16, top_k=5, callbacks=cb, **SEQ, **kw), \
+                (X, y), {"codes": CODES}
         if name == "adcsid":
             return ADCSIDTokenizer(codebook_size=4, hidden_dim=8, latent_dim=4, batch_size=16, device="cpu",
                                    random_state=0, callbacks=cb, **kw), (FEATS,), {}
@@ -68,7 +71,7 @@ SCRIPT = textwrap.dedent('''
         raise KeyError(name)
 
 
-    NAMES = ("sasrec", "intrr", "tiger", "adcsid", "rqvae", "ranker")
+    NAMES = ("sasrec", "intrr", "tiger", "rpg", "adcsid", "rqvae", "ranker")
 
 
     def digest(est):
@@ -90,8 +93,8 @@ SCRIPT = textwrap.dedent('''
 
 
 def _torch_estimators():
-    return [c for c in (SASRecRecommender, IntRRRecommender, TIGERRecommender, ADCSIDTokenizer,
-                        RQVAETokenizer, SIDRanker)]
+    return [c for c in (SASRecRecommender, IntRRRecommender, TIGERRecommender, RPGRecommender,
+                        ADCSIDTokenizer, RQVAETokenizer, SIDRanker)]
 
 
 @pytest.mark.parametrize("cls", _torch_estimators(), ids=lambda c: c.__name__)
@@ -148,7 +151,7 @@ def flow_module(tmp_path_factory):
     return mod
 
 
-@pytest.mark.parametrize("name", ("sasrec", "intrr", "tiger", "adcsid", "rqvae", "ranker"))
+@pytest.mark.parametrize("name", ("sasrec", "intrr", "tiger", "rpg", "adcsid", "rqvae", "ranker"))
 def test_early_stopping_ends_at_patience_after_the_best_epoch_and_restores_it(flow_module, name):
     est, args, kw = flow_module.make(name, max_epochs=40, patience=2, lr=0.05)
     est.fit(*args, **kw)
@@ -159,7 +162,7 @@ def test_early_stopping_ends_at_patience_after_the_best_epoch_and_restores_it(fl
     assert len(scores) - 1 - best == 2, (name, scores)
 
 
-@pytest.mark.parametrize("name", ("sasrec", "intrr", "tiger", "adcsid", "rqvae", "ranker"))
+@pytest.mark.parametrize("name", ("sasrec", "intrr", "tiger", "rpg", "adcsid", "rqvae", "ranker"))
 def test_max_time_ends_every_fit_after_its_first_epoch(flow_module, name):
     est, args, kw = flow_module.make(name, max_epochs=20, max_time=1e-6)
     est.fit(*args, **kw)

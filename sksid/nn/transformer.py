@@ -1,4 +1,4 @@
-"""Causal transformer backbone shared by SASRec, IntRR and TIGER.
+"""Causal transformer backbone shared by SASRec, IntRR, TIGER and RPG.
 
 Blocks on :func:`torch.nn.functional.scaled_dot_product_attention` with
 ``is_causal=True``: pre-norm by default, or post-norm (``norm_first=False``: the

@@ -17,11 +17,12 @@ def _estimator_classes() -> dict:
     from sklearn.pipeline import Pipeline
 
     from ..ranker import SIDRanker
-    from ..recommenders import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender
+    from ..recommenders import (IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender,
+                                 TIGERRecommender)
     from ..tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
 
-    classes = (MostPopular, SASRecRecommender, IntRRRecommender, TIGERRecommender, ADCSIDTokenizer,
-               RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer, SIDRanker, Pipeline)
+    classes = (MostPopular, SASRecRecommender, IntRRRecommender, TIGERRecommender, RPGRecommender,
+               ADCSIDTokenizer, RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer, SIDRanker, Pipeline)
     return {c.__name__: c for c in classes}
 
 
@@ -30,9 +31,10 @@ def _module_classes() -> dict:
     from ..nn.adcsid import ADCSIDModule
     from ..nn.intrr import IntRRModule
     from ..nn.ranker import PPNetRanker
+    from ..nn.rpg import RPGModule
     from ..nn.rqvae import RQVAEModule
     from ..nn.sasrec import SASRecModule
     from ..nn.tiger import TIGERModule
 
-    return {c.__name__: c for c in (SASRecModule, IntRRModule, TIGERModule, ADCSIDModule, RQVAEModule,
-                                    PPNetRanker)}
+    return {c.__name__: c for c in (SASRecModule, IntRRModule, TIGERModule, RPGModule, ADCSIDModule,
+                                    RQVAEModule, PPNetRanker)}

@@ -31,7 +31,8 @@ from ..nn.beam import disambiguate
 from ..sequences import SIDSequences
 from ._torch import RECOMMENDER_DOC, TorchSequentialRecommender
 
-__all__ = ["SIDRecommenderBase", "loss_weights", "sid_docstring", "CODE_ORDERS", "DECODINGS"]
+__all__ = ["SIDRecommenderBase", "loss_weights", "sid_docstring", "read_codes", "check_codes_at_predict",
+           "CODE_ORDERS", "DECODINGS"]
 
 CODE_ORDERS = ("given", "entropy", "entropy_asc")
 DECODINGS = ("auto", "beam", "exact")
@@ -137,6 +138,46 @@ _NO_CODES = ("{name} needs the items' Semantic IDs: put a tokenizer before it in
              "fit(X, y, codes=...) with an (n_items, L) int array.")
 
 
+def read_codes(est, X, seqs, y, codes=None, weights=None):
+    """The catalogue's codes for ``est.fit``: ``codes``/``weights`` if given, else those of
+    the :class:`~sksid.sequences.SIDSequences` ``X``; validated (:func:`check_codes`, dense
+    code values when no codebook sizes come with them), ``n_items`` and the ids of ``seqs``
+    and ``y`` checked against the coded catalogue. Returns ``(codes, weights,
+    codebook_sizes or None, the behaviour model's item table or None)``."""
+    sizes = None
+    item_table = X.item_embeddings if isinstance(X, SIDSequences) else None
+    if codes is None and isinstance(X, SIDSequences):
+        codes, sizes = X.codes, X.codebook_sizes
+        if weights is None:
+            weights = X.weights
+    if codes is None:
+        raise ValueError(_NO_CODES.format(name=type(est).__name__))
+    codes, weights = check_codes(codes, weights)
+    if sizes is None:  # sizes inferred from the code values: they must be indices
+        check_dense_codes(codes)
+    n_items = est._check_n_items_matches_codes(codes.shape[0])
+    check_sequences(seqs, n_items=n_items)  # ids inside the coded catalogue
+    if y is not None and len(y) and int(np.max(y)) >= n_items:
+        raise ValueError(f"y contains item ids >= the number of coded items ({n_items})")
+    return codes, weights, sizes, item_table
+
+
+def check_codes_at_predict(X, fitted, order=None):
+    """An ``SIDSequences`` at predict must carry codes of the fitted shape (``fitted``:
+    the (n_items, L) codes seen at fit, in ``order``); different values only warn (the
+    model keeps its fitted codes)."""
+    if not isinstance(X, SIDSequences):
+        return
+    if X.code_length != fitted.shape[1] or X.n_items != fitted.shape[0]:
+        raise ValueError(
+            f"codes at predict have shape ({X.n_items}, {X.code_length}) but the model was "
+            f"fitted on {tuple(fitted.shape)}; refit or use the tokenizer fitted with this model")
+    given = X.codes if order is None else X.codes[:, order]
+    if not np.array_equal(given, fitted):
+        warnings.warn("codes at predict differ from those seen at fit; the model keeps "
+                      "using the codes it was fitted on", UserWarning, stacklevel=4)
+
+
 class SIDRecommenderBase(TorchSequentialRecommender):
     """Base class of generative recommenders over Semantic IDs.
 
@@ -196,21 +237,8 @@ class SIDRecommenderBase(TorchSequentialRecommender):
     def _prepare_catalogue(self, X, seqs, y, codes=None, weights=None):
         """Fitted codes from ``codes``/``weights`` or the ``SIDSequences`` ``X``; returns the
         behaviour model's item table when a tokenizer passed one (fit-time data, else None)."""
-        sizes = None
-        item_table = X.item_embeddings if isinstance(X, SIDSequences) else None
-        if codes is None and isinstance(X, SIDSequences):
-            codes, sizes = X.codes, X.codebook_sizes
-            if weights is None:
-                weights = X.weights
-        if codes is None:
-            raise ValueError(_NO_CODES.format(name=type(self).__name__))
-        codes, weights = check_codes(codes, weights)
-        if sizes is None:  # sizes inferred from the code values: they must be indices
-            check_dense_codes(codes)
-        n_items = self._check_n_items_matches_codes(codes.shape[0])
-        check_sequences(seqs, n_items=n_items)  # ids inside the coded catalogue
-        if y is not None and len(y) and int(np.max(y)) >= n_items:
-            raise ValueError(f"y contains item ids >= the number of coded items ({n_items})")
+        codes, weights, sizes, item_table = read_codes(self, X, seqs, y, codes, weights)
+        n_items = codes.shape[0]
         self.code_length_ = int(codes.shape[1])
         order = self._code_order(codes)
         self.code_order_ = order
@@ -281,17 +309,7 @@ class SIDRecommenderBase(TorchSequentialRecommender):
     # -- predict -------------------------------------------------------------------------
     def _check_predict_input(self, X):
         check_is_fitted(self, "net_")
-        if isinstance(X, SIDSequences):
-            if X.code_length != self.code_length_ or X.n_items != self.n_items_:
-                raise ValueError(
-                    f"codes at predict have shape ({X.n_items}, {X.code_length}) but the model was "
-                    f"fitted on ({self.n_items_}, {self.code_length_}); refit or use the tokenizer "
-                    "fitted with this model")
-            given = X.codes[:, self.code_order_]
-            fitted = self.codes_[:, : self.code_length_]
-            if not np.array_equal(given, fitted):
-                warnings.warn("codes at predict differ from those seen at fit; the model keeps "
-                              "using the codes it was fitted on", UserWarning, stacklevel=3)
+        check_codes_at_predict(X, self.codes_[:, : self.code_length_], self.code_order_)
         seqs = super()._check_predict_input(X)  # also checks top_k
         self._check_beam(self.top_k)
         return seqs

@@ -1,5 +1,5 @@
 """The torch-backed sequential recommender (:class:`TorchSequentialRecommender`): the
-skeleton SASRec, IntRR and TIGER share. It turns histories into causal training windows
+skeleton SASRec, IntRR, TIGER and RPG share. It turns histories into causal training windows
 and a held-out validation target per user, trains through the one flow of
 :mod:`sksid.training` (early stopping on validation NDCG@10), and ranks on the device in
 batches, with the popularity ranking for empty histories."""
