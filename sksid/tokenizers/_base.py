@@ -198,7 +198,7 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
         return feats
 
     # ---- fit / transform -------------------------------------------------------------
-    def fit(self, X, y=None, item_features=None):
+    def fit(self, X, y=None, item_features=None, resume=False):
         """Learn the codebooks (see the module docstring for the input forms).
 
         Parameters
@@ -209,12 +209,17 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
             frame); ignored for features.
         item_features : dict of str to array, optional
             Content features of the catalogue (histories only).
+        resume : bool, default=False
+            Continue an interrupted fit from the latest checkpoint in ``checkpoint_dir``
+            (same data and parameters; ``max_epochs``, ``max_time`` and ``verbose`` may
+            change). Only the torch-trained tokenizers (ADC-SID, RQ-VAE) write
+            checkpoints; the others refuse it.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, item_features)
+        return self._fit(X, y, item_features, resume)
 
     def _training_seed(self, resume):
         if resume:

@@ -67,28 +67,6 @@ class TorchTokenizer(CPUFallbackMixin, TrainingMixin, BaseTokenizer):
     _compile_auto = False
     _parameter_constraints: dict = {**BaseTokenizer._parameter_constraints, **TORCH_TOKENIZER_CONSTRAINTS}
 
-    def fit(self, X, y=None, item_features=None, resume=False):
-        """Learn the codebooks (see :class:`~sksid.tokenizers.BaseTokenizer` for the input forms).
-
-        Parameters
-        ----------
-        X : dict, DataFrame, 2-D array, list of item-id histories or interaction frame
-        y : array-like of int, optional
-            Next item of each history (histories), 0/1 label of each row (interaction
-            frame); ignored for features.
-        item_features : dict of str to array, optional
-            Content features of the catalogue (histories only).
-        resume : bool, default=False
-            Continue an interrupted fit from the latest checkpoint in ``checkpoint_dir``
-            (same data and parameters; ``max_epochs``, ``max_time`` and ``verbose`` may
-            change).
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y, item_features, resume)
-
     def _train_module(self, module_cls, module_kwargs, data, seed, resume):
         """Build, k-means-initialise and train ``module_cls`` on the arrays ``data``; sets
         ``net_`` and ``history_``."""

@@ -392,9 +392,8 @@ class ADCSIDTokenizer(ReliabilityMixin, TorchTokenizer):
     def _encode_fitted(self, std, raw, state):
         """The training catalogue's codes with the fitted counts; keeps the gate's raw
         weights (``raw_weights_``)."""
-        logc = self.reliability_ == "log_count" and self.behavior_modality in raw
-        out, recon = self._run_module(self._data(std, raw, self.item_counts_.astype(np.float64) if logc else None),
-                                      keys=("codes", "weights", "raw_weights"))
+        counts = self._row_counts(raw, item_counts=self.item_counts_)
+        out, recon = self._run_module(self._data(std, raw, counts), keys=("codes", "weights", "raw_weights"))
         self.raw_weights_ = np.clip(out["raw_weights"], 0.0, None).astype(np.float32)
         return out["codes"], np.clip(out["weights"], 0.0, None), recon
 
