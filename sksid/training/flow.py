@@ -193,8 +193,9 @@ class TrainingMixin(SkorchParamsMixin):
                       verbose=int(bool(self.verbose) and rank() == 0),
                       compile_forward=self._use_compile(), **net_kwargs)
 
-    def _make_callbacks(self, monitor, checkpoint, model_callbacks=()):
-        """The flow's callbacks, in the order they must run at each epoch's end."""
+    def _make_callbacks(self, monitor, checkpoint, model_callbacks, user_callbacks):
+        """The flow's callbacks, in the order they must run at each epoch's end
+        (``user_callbacks``: :meth:`_user_callbacks`)."""
         cbs = list(model_callbacks)
         if self.ema_decay is not None:  # before validation: validation sees the average
             cbs.append(("weight_average", WeightAverage(self.ema_decay)))
@@ -211,7 +212,7 @@ class TrainingMixin(SkorchParamsMixin):
             cbs.append(("checkpoint", checkpoint))
         if self.max_time is not None:
             cbs.append(("time_budget", TimeBudget(float(self.max_time))))
-        cbs.extend(self._user_callbacks())
+        cbs.extend(user_callbacks)
         if self.verbose and rank() == 0:
             cbs.append(("progress", ProgressBar(postfix_keys=["train_loss"])))
         return cbs
@@ -243,12 +244,13 @@ class TrainingMixin(SkorchParamsMixin):
         weights replace it). ``history_keys``: extra history keys to keep.
         """
         module_kwargs = {**module_kwargs, **self._params_for("module")}
+        user_callbacks = self._user_callbacks()
         checkpoint = None
         if self.checkpoint_dir is not None:
-            fp = self._fingerprint(train, fingerprint_data, module_kwargs, seed)
+            fp = self._fingerprint(train, fingerprint_data, module_kwargs, seed, user_callbacks)
             checkpoint = ResumableCheckpoint(self.checkpoint_dir, fingerprint=fp, seed=seed)
         net = self._build_net(module_cls, module_kwargs,
-                              self._make_callbacks(monitor, checkpoint, model_callbacks), seed)
+                              self._make_callbacks(monitor, checkpoint, model_callbacks, user_callbacks), seed)
         cap = epoch_cap(self.max_epochs, warn=type(self).__name__)
         with torch_seed(seed, self.device_):
             net.initialize()  # the module's initialisation draws as in a fresh fit, also on resume
@@ -272,11 +274,11 @@ class TrainingMixin(SkorchParamsMixin):
         net.initialize_callbacks()
         return [{k: row[k] for k in keys if k in row} for row in net.history]
 
-    def _fingerprint(self, train, more, module_kwargs, seed):
+    def _fingerprint(self, train, more, module_kwargs, seed, user_callbacks=None):
         """:func:`joblib.hash` of the training arrays, further arrays ``more``, module
         arguments, seed and the parameters a resumed fit must share with the interrupted
-        one (``callbacks`` by their class and parameters: deep-copied instances hash alike
-        in every process)."""
+        one (``user_callbacks``, the fit's copies of ``callbacks`` (default: made here), by
+        their class and parameters: deep-copied instances hash alike in every process)."""
         new = self._fingerprint_new_params
 
         def kept(key, value):
@@ -284,7 +286,9 @@ class TrainingMixin(SkorchParamsMixin):
 
         params = {k: v for k, v in self.get_params(deep=False).items()
                   if k not in self._resumable_params and kept(k, v)}
-        params["callbacks"] = [_callback_spec(cb) for cb in self._user_callbacks()]
+        if user_callbacks is None:
+            user_callbacks = self._user_callbacks()
+        params["callbacks"] = [_callback_spec(cb) for cb in user_callbacks]
         return joblib.hash((
             {k: np.asarray(v) for k, v in train.items()},
             [np.asarray(a) for a in more],

@@ -256,6 +256,7 @@ class SIDNet(NeuralNet):
     def on_train_end(self, net, **kwargs):
         super().on_train_end(net, **kwargs)
         self.__dict__.pop("_train_iterator", None)  # it holds the training data
+        self.__dict__.pop("_ddp_module", None)  # DDP's gradient buckets: a copy of the weights' size
 
     def __getstate__(self):
         state = super().__getstate__()
