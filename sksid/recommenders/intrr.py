@@ -54,9 +54,9 @@ class IntRRRecommender(SIDRecommenderBase):
     uid_in_token : bool, default=True
         Add the item's UID anchor ``e_i`` to its history token (``Σ_l c_l + e_i``, beyond
         the paper, where the anchor only steers the RAN's assignment; False is the paper's
-        token). On by default since 2026-12-06: with the UID head on it measured higher on
-        MovieLens-100k (.0615 vs .0571 NDCG@10) and on Amazon Beauty (.0422 vs .0399) over
-        3 seeds each (``docs/recommenders.md``).
+        token). With the UID head on it measures higher on MovieLens-100k (.0615 vs .0571
+        NDCG@10) and on Amazon Beauty (.0422 vs .0399) over 3 seeds each
+        (``docs/recommenders.md``).
     uid_weight : float, default=1.0
         μ of the UID head (beyond the paper, where UIDs only anchor the input side): the
         user state also scores every item by its UID anchor, ``p_uid(i) ∝ exp(h_u · e_i /
