@@ -103,7 +103,10 @@ VARIANT_PARAMS = {
 INTRR_ONLY = ("previous", "uid", "nouid")  # TIGER has no RAN conditioning and no UID head
 WALL_CLOCK = ("budget", "time")  # variants that train to a wall-clock budget, in one sitting
 VARIANTS = ("", *VARIANT_PARAMS, *WALL_CLOCK)
-DECODINGS = ("exact", "beam")  # "<row>+exact": the saved model of <row>, decoded exactly
+DECODINGS = ("exact", "beam", "unseen")  # "<row>+exact": the saved model of <row>, decoded exactly
+# what each "+<suffix>" changes on the saved model before it predicts again
+REDECODE_PARAMS = {"exact": {"decoding": "exact"}, "beam": {"decoding": "beam"}, "unseen": {"exclude_seen": True}}
+HISTORY = 20  # the main tables' history cap (the ADC-SID paper's); --history 50 is RPG's
 BUDGET_S = 900  # the ":budget" rows: a 15-minute wall-clock budget
 # Early-stopping patience of the SID rows when --patience is not given: the benchmark's own
 # fixed rule, so rows fitted in different sittings compare. It was the package default of
@@ -157,9 +160,10 @@ def variant_parts(variant):
     return [v for v in variant.split(":") if v]
 
 
-def config_string(max_epochs=None, patience=None, behaviour=None, tag=None):
+def config_string(max_epochs=None, patience=None, behaviour=None, tag=None, history=None):
     """The table's setting, the key that keeps rows of different budgets apart in the results file."""
-    return ("package defaults" + (f", max_epochs {max_epochs}" if max_epochs else "")
+    return ("package defaults" + (f", history {history}" if history and history != HISTORY else "")
+            + (f", max_epochs {max_epochs}" if max_epochs else "")
             + (f", patience {patience}" if patience else "")
             + (f", behaviour SASRec {behaviour}" if behaviour else "")
             + (f", sitting {tag}" if tag else ""))
@@ -170,7 +174,9 @@ def budget_tag(ctx):
     """Folder name of the table's epoch budget: ``""`` at the package defaults, else e.g.
     ``"patience10"`` or ``"epochs50-patience10"`` (from ``ctx``'s ``max_epochs`` and
     ``patience``, absent or None at the defaults)."""
-    parts = [f"epochs{ctx['max_epochs']}" if ctx.get("max_epochs") else "",
+    hist = ctx.get("history") or HISTORY
+    parts = [f"history{hist}" if hist != HISTORY else "",
+             f"epochs{ctx['max_epochs']}" if ctx.get("max_epochs") else "",
              f"patience{ctx['patience']}" if ctx.get("patience") else "",
              f"behaviour-{ctx['behaviour'].replace(':', '_')}" if ctx.get("behaviour") else "",
              f"sitting-{ctx['tag']}" if ctx.get("tag") else ""]
@@ -212,7 +218,7 @@ def behaviour_model(ctx, seed):
         stage(f"SASRec seed {seed}: the behaviour model is the fitted row {row} ({fitted})")
         sas = joblib.load(fitted)
         ref = Store(RESULTS / f"recommenders_{ctx['dataset']}.jsonl").find(
-            row, seed, config_string(ctx.get("max_epochs"), ctx.get("patience")))
+            row, seed, config_string(ctx.get("max_epochs"), ctx.get("patience"), history=ctx.get("history")))
         joblib.dump(sas, path)
         fit_s = ref["fit_s"] if ref else float("nan")
         path.with_suffix(".json").write_text(json.dumps({"fit_s": fit_s}))
@@ -221,7 +227,7 @@ def behaviour_model(ctx, seed):
     t0 = time.perf_counter()
     kw = stopping_kwargs(ctx, "sasrec")
     sas = SASRecRecommender(device=ctx["device"], random_state=seed, verbose=ctx["verbose"], **kw,
-                            **behaviour_settings(ctx))
+                            **{"max_len": ctx["history"], **behaviour_settings(ctx)})
     sas.fit(split.X_train, split.y_train, eval_set=(split.X_valid, split.y_valid))
     fit_s = time.perf_counter() - t0
     joblib.dump(sas, path)
@@ -405,9 +411,10 @@ def redecode_row(ctx, row, seed, store):
         print(f"[skip] {row} seed {seed}: needs the saved model of row {base!r} (run it first)")
         return None
     rec = joblib.load(path)
-    rec.set_params(decoding=dec)
+    rec.set_params(**REDECODE_PARAMS[dec])
     return evaluate(ctx, row, seed, store, rec, ref["fit_s"],
-                    dict(decoding=dec if dec == "exact" else "beam 50", codes_L=ref.get("codes_L"),
+                    dict(decoding={"exact": "exact", "beam": "beam 50"}.get(dec, ref.get("decoding")),
+                         codes_L=ref.get("codes_L"),
                          collision_rate=ref.get("collision_rate"), backbone=ref.get("backbone")))
 
 
@@ -427,6 +434,8 @@ def run_row(ctx, row, seed, store):
     model, tok, variant = parse_row(row)
     split = ctx["split"]
     common = dict(device=ctx["device"], random_state=seed, verbose=ctx["verbose"])
+    if model != "mostpop":
+        common["max_len"] = ctx["history"]
     common.update(stopping_kwargs(ctx, model))
     extra = {}
     t0 = time.perf_counter()
@@ -534,14 +543,16 @@ def row_label(row):
               "uid_in_token=false": ", uid_in_token=False (the default before 2026-12-06)"}
     extra = "".join(labels.get(part, f", {part}") for part in variant_parts(variant))
     if dec:
-        extra += {"exact": ", exact decoding (same fit)", "beam": ", beam 50 (same fit)"}[dec]
+        extra += {"exact": ", exact decoding (same fit)", "beam": ", beam 50 (same fit)",
+                  "unseen": ", history items excluded (same fit)"}[dec]
     return name + extra, TOK_NAMES[tok]
 
 
 def budget_flags(ctx):
     """The command-line flags that set the table's setting (epoch budget, behaviour model,
     sitting; empty at the defaults)."""
-    return ((f" --epochs {ctx['max_epochs']}" if ctx["max_epochs"] else "")
+    return ((f" --history {ctx['history']}" if ctx.get("history", HISTORY) != HISTORY else "")
+            + (f" --epochs {ctx['max_epochs']}" if ctx["max_epochs"] else "")
             + (f" --patience {ctx['patience']}" if ctx["patience"] else "")
             + (f" --behaviour {ctx['behaviour']}" if ctx.get("behaviour") else "")
             + (f" --tag {ctx['tag']}" if ctx.get("tag") else ""))
@@ -607,7 +618,7 @@ def report(store, ctx):
         + (f"--page {ctx['page']} " if ctx.get("page") else "") + "--seeds 0,1,2` "
         f"(rows appended over several sittings; raw runs in `recommenders_{ctx['dataset']}.jsonl`).",
         "Machine(s): " + "; ".join(machines) + ".",
-        f"Split: leave-last-out, history ≤ 20, {split.n_users} users, {ctx['n_items']} items; full "
+        f"Split: leave-last-out, history ≤ {ctx['history']}, {split.n_users} users, {ctx['n_items']} items; full "
         f"ranking. Setting: {config}.",
         "Every model: the package defaults (on CPU the small backbone), epoch cap "
         f"{ctx['max_epochs'] or 100} and early stopping on the validation items' NDCG@10 (an "
@@ -696,6 +707,9 @@ def main(argv=None):
     ap.add_argument("--tag", default=None,
                     help="name of a sitting whose rows form a table of their own (e.g. options compared "
                          "on one refit of the codes): added to the setting, its own cache folder; pass --page")
+    ap.add_argument("--history", type=int, default=HISTORY,
+                    help=f"history cap of the split and every model's max_len (default {HISTORY}; RPG's "
+                         "tables use 50): its own cache folder and setting (pass --page)")
     ap.add_argument("--verbose", type=int, default=0)
     args = ap.parse_args(argv)
     if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.tag):
@@ -707,13 +721,14 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
 
     ds = load_dataset(args.dataset)
-    split = leave_last_out(ds.sequences, max_len=20)
+    split = leave_last_out(ds.sequences, max_len=args.history)
     ctx = dict(dataset=args.dataset, split=split, n_items=ds.n_items,
                counts=train_item_counts(split, ds.n_items), max_epochs=args.epochs,
                patience=args.patience, device=args.device, verbose=args.verbose,
                efficiency=args.efficiency, machine=machine_line(),
                K=100 if ds.n_items >= 5000 else 32, page=args.page,
-               config=config_string(args.epochs, args.patience, args.behaviour, args.tag),
+               config=config_string(args.epochs, args.patience, args.behaviour, args.tag, args.history),
+               history=args.history,
                behaviour=args.behaviour, tag=args.tag)
     store = Store(RESULTS / f"recommenders_{args.dataset}.jsonl")
     if not args.report:

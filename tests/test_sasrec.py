@@ -194,3 +194,74 @@ def test_model_pickled_before_a_parameter_existed_loads_with_its_default(synthet
     loaded = pickle.loads(pickle.dumps(old))
     assert loaded.get_params()["norm_first"] is True and loaded.get_params()["init_std"] is None
     np.testing.assert_array_equal(loaded.set_params(top_k=10).predict(X[:5]), ref)
+
+
+@pytest.mark.parametrize("loss, kw, floor", [("sampled_softmax", {"lr": 5e-3}, 0.6),
+                                              ("gbce", {"lr": 1e-2, "gbce_t": 0.0}, 0.4)])
+def test_sampled_losses_learn_a_pattern(synthetic_sequences, loss, kw, floor):
+    X, y = synthetic_sequences
+    rec = tiny_sasrec(loss=loss, n_negatives=8, max_epochs=40, patience=40,
+                      validation_fraction=0.0, **kw).fit(X, y)
+    pred = rec.predict(X)
+    assert np.mean(pred[:, 0] == y) > floor  # chance: 1/30
+    check_recommender(tiny_sasrec(loss=loss, n_negatives=8), X, y)
+
+
+def _loss_module(loss, n_items=6, **kw):
+    from sksid.nn.sasrec import SASRecModule
+
+    torch.manual_seed(0)
+    return SASRecModule(n_items=n_items, d_model=8, n_layers=1, n_heads=1, d_ff=8, max_len=3, dropout=0.0,
+                        loss=loss, **kw)
+
+
+def test_sampled_softmax_with_every_other_item_equals_full_softmax():
+    """With negatives covering the catalogue, sampled softmax is the full softmax: every item
+    but the target is a negative, repeats of an item add log-count offsets only to a negative."""
+    m = _loss_module("sampled_softmax", n_negatives=5)
+    items, targets = torch.tensor([[0, 1, 2]]), torch.tensor([[1, 2, 3]])
+    out = m(items=items)
+    h = out["hidden"][0]
+    table = m.item_table()
+    # draw the negatives by hand: each item once (the target is an accidental hit, masked)
+    gen = torch.randint
+    try:
+        torch.randint = lambda low, high, size, device=None: torch.arange(high - 1).expand(*size)[..., :size[-1]]
+        sampled = m.loss(out, targets=targets)
+    finally:
+        torch.randint = gen
+    logits = h @ table.t()
+    keep = torch.ones(6, dtype=torch.bool)
+    keep[5] = False  # item 5 was never drawn
+    expected = torch.nn.functional.cross_entropy(logits[:, keep], targets[0])
+    assert torch.allclose(sampled, expected, atol=1e-6)
+
+
+def test_gbce_at_t0_is_binary_cross_entropy_and_masks_accidental_hits():
+    m = _loss_module("gbce", n_negatives=5, gbce_t=0.0)
+    items, targets = torch.tensor([[0, 1, -1]]), torch.tensor([[1, 2, -1]])
+    out = m(items=items)
+    gen = torch.randint
+    try:
+        torch.randint = lambda low, high, size, device=None: torch.tensor([[0, 1, 3, 4, 5]])
+        got = m.loss(out, targets=targets)
+    finally:
+        torch.randint = gen
+    h, table = out["hidden"][0, :2], m.item_table()
+    negs = torch.tensor([0, 1, 3, 4, 5])
+    per = []
+    for t in range(2):
+        pos = targets[0, t]
+        keep = negs[negs != pos]  # the target drawn as a negative is not a negative
+        s_pos, s_neg = h[t] @ table[pos], h[t] @ table[keep].t()
+        bce = -torch.nn.functional.logsigmoid(s_pos) + torch.nn.functional.softplus(s_neg).sum()
+        per.append(bce / (1 + len(keep)))
+    assert torch.allclose(got, torch.stack(per).mean(), atol=1e-6)
+
+
+def test_sampled_loss_needs_fewer_negatives_than_items(synthetic_sequences):
+    X, y = synthetic_sequences
+    with pytest.raises(ValueError, match="n_negatives"):
+        tiny_sasrec(loss="sampled_softmax", n_negatives=10_000).fit(X, y)
+    with pytest.raises(ValueError, match="loss"):
+        tiny_sasrec(loss="bpr").fit(X, y)

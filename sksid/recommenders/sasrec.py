@@ -1,11 +1,14 @@
 """SASRec as a scikit-learn estimator (skorch-backed)."""
 from __future__ import annotations
 
+from numbers import Real
+
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import LAYOUT_CONSTRAINTS, POSITIVE_INT
 from ..base import fill_docstring
-from ..nn.sasrec import SASRecModule
+from ..nn.sasrec import LOSSES, SASRecModule
 from ..sequences import pad_histories
 from ._torch import RECOMMENDER_DOC, TorchSequentialRecommender
 
@@ -14,12 +17,13 @@ __all__ = ["SASRecRecommender"]
 
 @fill_docstring(blocks=RECOMMENDER_DOC)
 class SASRecRecommender(TorchSequentialRecommender):
-    """Self-attentive sequential recommender trained with full-softmax cross-entropy.
+    """Self-attentive sequential recommender (causal transformer, logits tied to the item table).
 
-    The strong SASRec variant (RecBole's ``loss_type='CE'``): a causal transformer over
-    the last ``max_len`` items, logits tied to the item table, cross-entropy over **all**
-    items at every position. ``item_embeddings_`` (un-normalised) is the behavioural
-    embedding ADC-SID quantises.
+    A causal transformer over the last ``max_len`` items predicts the next item at every
+    position. The default loss is cross-entropy over **all** items (RecBole's
+    ``loss_type='CE'``); ``loss="sampled_softmax"`` (eSASRec's) and ``loss="gbce"``
+    (gSASRec's) score the target against ``n_negatives`` uniformly drawn items instead.
+    ``item_embeddings_`` (un-normalised) is the behavioural embedding ADC-SID quantises.
 
     Parameters
     ----------
@@ -46,6 +50,16 @@ class SASRecRecommender(TorchSequentialRecommender):
     init_std : float or None, default=None
         None: PyTorch's default initialisation of the transformer. A float: its Linear and
         Embedding weights are drawn from N(0, init_std), biases zero (RecBole: 0.02).
+    loss : {"ce", "sampled_softmax", "gbce"}, default="ce"
+        Training loss. ``"ce"``: softmax cross-entropy over every item. ``"sampled_softmax"``:
+        softmax over the target and ``n_negatives`` items drawn uniformly per training
+        sequence. ``"gbce"``: gSASRec's generalised binary cross-entropy over the same
+        negatives (calibration ``gbce_t``). A sampled negative equal to the target is masked.
+    n_negatives : int, default=256
+        Negatives per training sequence for the sampled losses (ignored by ``"ce"``); must be
+        below the catalogue size.
+    gbce_t : float, default=0.75
+        gBCE calibration in [0, 1] (0: plain binary cross-entropy; gSASRec's default 0.75).
     max_epochs : int, default=100
         Epoch cap; early stopping usually ends the fit sooner.
     lr : float, default=1e-3
@@ -89,10 +103,13 @@ class SASRecRecommender(TorchSequentialRecommender):
         **{name: [POSITIVE_INT] for name in ("d_model", "n_layers", "n_heads", "d_ff")},
         "exclude_seen": ["boolean"],
         **LAYOUT_CONSTRAINTS,
+        "loss": [StrOptions(set(LOSSES))],
+        "n_negatives": [POSITIVE_INT],
+        "gbce_t": [Interval(Real, 0, 1, closed="both")],
     }
 
     def __init__(self, d_model=64, n_layers=2, n_heads=2, d_ff=256, dropout=0.2, max_len=20,
-                 norm_first=True, init_std=None, max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, lr_schedule="constant", ema_decay=None, patience=5,
+                 norm_first=True, init_std=None, loss="ce", n_negatives=256, gbce_t=0.75, max_epochs=100, max_time=None, batch_size=256, lr=1e-3, weight_decay=0.0, lr_schedule="constant", ema_decay=None, patience=5,
                  validation_fraction=0.1, top_k=10, exclude_seen=False, device="auto",
                  random_state=None, verbose=0, compile="auto", checkpoint_dir=None, callbacks=None, n_items=None, **kwargs):
         self.d_model = d_model
@@ -103,6 +120,9 @@ class SASRecRecommender(TorchSequentialRecommender):
         self.max_len = max_len
         self.norm_first = norm_first
         self.init_std = init_std
+        self.loss = loss
+        self.n_negatives = n_negatives
+        self.gbce_t = gbce_t
         self.max_epochs = max_epochs
         self.max_time = max_time
         self.batch_size = batch_size
@@ -129,7 +149,8 @@ class SASRecRecommender(TorchSequentialRecommender):
                              "needs at least one dimension (head width d_model // n_heads)")
         return dict(n_items=self.n_items_, d_model=self.d_model, n_layers=self.n_layers,
                     n_heads=self.n_heads, d_ff=self.d_ff, dropout=self.dropout, max_len=self.max_len,
-                    norm_first=self.norm_first, init_std=self.init_std)
+                    norm_first=self.norm_first, init_std=self.init_std, loss=self.loss,
+                    n_negatives=self.n_negatives, gbce_t=self.gbce_t)
 
     def _rank_scores(self, module, items, lengths, k):
         top = module.scores(items, lengths).float().topk(k, dim=1)

@@ -1,0 +1,278 @@
+"""Cost against catalogue size: SASRec (full and sampled softmax), IntRR, TIGER and RPG at
+10k, 100k and 1M items.
+
+    python benchmarks/bench_scale.py                          # 10k, 100k, 1M items; writes scale.md
+    python benchmarks/bench_scale.py --items 10000,100000 --steps 4 --page scale_quick
+
+What is measured, per model and catalogue size, in one run on one machine (every model on
+the same synthetic data of that size):
+
+* **parameters** and **MiB of parameters + buffers** (codes, tries, item tables), and the
+  share of them that grows with the catalogue (the difference to the same model at the
+  smallest size, scaled);
+* **train ms/step**: mean wall-clock of the training steps of a second epoch (the first
+  warms up), batch ``--batch`` sequences of 20 items, through the package's own fit
+  (``fit(max_epochs=2, validation_fraction=0)``): the step includes the optimizer;
+* **train activation MiB**: tensors autograd saves for backward in one step (a CPU proxy
+  of peak training memory; on CUDA ``max_memory_allocated`` growth);
+* **predict ms/user**: ``predict`` of ``--users`` histories, exact scoring of every item
+  and, for the SID models, their approximate decoding (IntRR/TIGER: constrained beam of
+  width 20; RPG: the graph search, only up to 100k items, where building its graph is
+  affordable).
+
+SASRec with full-softmax cross-entropy materialises (batch × 20 × items) logits per step:
+above ``--max-logits-gib`` it is not run, and the row says how much memory the logits of
+one step would need.
+
+Synthetic catalogues with realistic structure (the same recipe at every size): items fall
+in 256 topical clusters; popularity is Zipf (exponent 1.1) over the catalogue; a user
+browses 1–3 clusters and picks items in them by popularity, so histories are topical and
+popular items recur. Codes follow the clusters: a 3-level SID of 256-way codebooks whose
+first level is the item's cluster, second level a sub-cluster of it and third level random
+(the recommenders add their disambiguating level where tuples collide); RPG's 32 sub-codes
+of 256 entries share the cluster's code at each position with probability .5, else random.
+Quality on these data means nothing; the cost columns are the point.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, machine_line, markdown_table, stage, write_result  # noqa: E402
+
+from sksid.recommenders import (IntRRRecommender, RPGRecommender, SASRecRecommender,  # noqa: E402
+                                TIGERRecommender)
+
+MODELS = ("sasrec-ce", "sasrec-ss", "intrr", "tiger", "rpg")
+LABELS = {"sasrec-ce": "SASRec (full softmax)", "sasrec-ss": "SASRec (sampled softmax, 256 negatives)",
+          "intrr": "IntRR (3×256 SID)", "tiger": "TIGER (3×256 SID)", "rpg": "RPG (32×256 sub-codes)"}
+CLUSTERS = 256
+HISTORY = 20
+
+
+# ---- synthetic catalogue -------------------------------------------------------------------
+def synthetic(n_items, n_users, seed=0):
+    """Histories, targets, SID codes (L=3) and RPG sub-codes (32) of a clustered catalogue."""
+    rng = np.random.RandomState(seed)
+    cluster = rng.randint(0, CLUSTERS, size=n_items)
+    pop = 1.0 / np.arange(1, n_items + 1) ** 1.1
+    pop = pop[rng.permutation(n_items)]
+    members = [np.flatnonzero(cluster == c) for c in range(CLUSTERS)]
+    probs = [pop[m] / pop[m].sum() for m in members]
+    X, y = [], []
+    for _ in range(n_users):
+        cs = rng.choice(CLUSTERS, size=rng.randint(1, 4), replace=False)
+        picks = [rng.choice(members[c], p=probs[c]) for c in rng.choice(cs, size=HISTORY + 1)]
+        X.append(np.asarray(picks[:-1], dtype=np.int64))
+        y.append(picks[-1])
+    sub = np.empty(n_items, dtype=np.int64)
+    for m in members:  # sub-clusters: popularity rank within the cluster, 256 bands
+        sub[m[np.argsort(-pop[m])]] = np.arange(len(m)) * 256 // max(len(m), 1)
+    codes = np.stack([cluster, sub, rng.randint(0, 256, size=n_items)], axis=1)
+    cluster_code = rng.randint(0, 256, size=(CLUSTERS, 32))
+    rpg = np.where(rng.rand(n_items, 32) < 0.5, cluster_code[cluster], rng.randint(0, 256, size=(n_items, 32)))
+    return X, np.asarray(y, dtype=np.int64), codes, rpg
+
+
+# ---- measurements --------------------------------------------------------------------------
+def make(model, n_items, batch):
+    common = dict(max_epochs=2, patience=None, validation_fraction=0.0, batch_size=batch, device="cpu",
+                  random_state=0, top_k=10, n_items=n_items, compile=False)
+    if model == "sasrec-ce":
+        return SASRecRecommender(**common)
+    if model == "sasrec-ss":
+        return SASRecRecommender(loss="sampled_softmax", n_negatives=256, **common)
+    common.pop("n_items")  # the codes define the catalogue
+    if model == "intrr":
+        return IntRRRecommender(backbone_size="small", **common)
+    if model == "tiger":
+        return TIGERRecommender(backbone_size="small", **common)
+    return RPGRecommender(**common)
+
+
+def state_mib(module):
+    return sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()]) / 2**20
+
+
+def activation_mib(rec, X, y, batch):
+    from bench_recommenders import _saved_tensor_mib
+
+    from sksid.sequences import training_windows
+
+    inputs, targets = training_windows(X[:batch], y[:batch], rec.max_len)
+    tensors = {k: torch.as_tensor(v) for k, v in rec._train_inputs(inputs, targets, None).items()}
+    m = rec.net_.module_.train()
+    try:
+        return _saved_tensor_mib(m, tensors)
+    finally:
+        m.eval()
+
+
+def predict_ms(rec, X, n_users, **params):
+    old = {k: rec.get_params()[k] for k in params}
+    rec.set_params(**params)
+    try:
+        rec.predict(X[:8])  # warm-up
+        t0 = time.perf_counter()
+        rec.predict(X[:n_users])
+        return (time.perf_counter() - t0) / n_users * 1e3
+    finally:
+        rec.set_params(**old)
+
+
+def measure(model, n_items, data, args):
+    X, y, codes, rpg = data
+    rec = make(model, n_items, args.batch)
+    if model == "sasrec-ce":
+        gib = 2 * args.batch * HISTORY * n_items * 4 / 2**30  # logits and their gradient, float32
+        if gib > args.max_logits_gib:
+            return {"not run": f"one step's logits + gradient need {gib:.0f} GiB"}
+    fit_kw = {} if model.startswith("sasrec") else {"codes": rpg if model == "rpg" else codes}
+    Xf, yf = X[: args.steps * args.batch], y[: args.steps * args.batch]
+    t0 = time.perf_counter()
+    rec.fit(Xf, yf, **fit_kw)
+    fit_s = time.perf_counter() - t0
+    steps = int(np.ceil(len(Xf) / args.batch))
+    module = rec.net_.module_
+    row = {"parameters (M)": sum(p.numel() for p in module.parameters()) / 1e6,
+           "params + buffers MiB": state_mib(module),
+           "train ms/step": rec.history_[-1]["dur"] / steps * 1e3,
+           "fit setup s": fit_s - sum(h["dur"] for h in rec.history_)}
+    try:
+        row["train activation MiB"] = activation_mib(rec, Xf, yf, args.batch)
+    except Exception as err:  # noqa: BLE001 - a proxy; say why it is missing
+        row["train activation MiB"] = f"n/a ({type(err).__name__})"
+    if model.startswith("sasrec"):
+        row["predict ms/user (exact)"] = predict_ms(rec, X, args.users)
+    elif model in ("intrr", "tiger"):
+        exact_users = max(8, args.users // 16) if n_items > 100_000 else args.users
+        if model == "intrr":
+            row["predict ms/user (exact)"] = predict_ms(rec, X, exact_users, decoding="exact")
+        row["predict ms/user (approx.)"] = predict_ms(rec, X, args.users, decoding="beam", beam_width=20)
+    else:
+        row["predict ms/user (exact)"] = predict_ms(rec, X, args.users)
+        if n_items <= 100_000:
+            t1 = time.perf_counter()
+            rec.build_graph()
+            row["fit setup s"] += time.perf_counter() - t1
+            row["predict ms/user (approx.)"] = predict_ms(rec, X, args.users, decoding="graph")
+    del rec
+    gc.collect()
+    return row
+
+
+def crossover(rows, sizes, column):
+    """Smallest size where every SID model is cheaper than SASRec (full softmax) on ``column``."""
+    out = []
+    for sid in ("intrr", "tiger", "rpg"):
+        for n in sizes:
+            ref, val = rows.get(("sasrec-ce", n), {}), rows.get((sid, n), {})
+            r, v = ref.get(column), val.get(column)
+            if "not run" in ref or (isinstance(r, float) and isinstance(v, float) and v < r):
+                out.append(f"{LABELS[sid]}: from {n:,} items")
+                break
+        else:
+            out.append(f"{LABELS[sid]}: not up to {sizes[-1]:,} items")
+    return "; ".join(out)
+
+
+def plot(rows, sizes, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    cols = ("params + buffers MiB", "train ms/step", "predict ms/user (exact)")
+    for ax, col in zip(axes, cols):
+        for model in MODELS:
+            pts = [(n, rows[(model, n)][col]) for n in sizes
+                   if isinstance(rows.get((model, n), {}).get(col), float)]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=LABELS[model])
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("catalogue size (items)")
+        ax.set_title(col)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--items", default="10000,100000,1000000")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=8, help="training steps per epoch (users = steps × batch)")
+    ap.add_argument("--users", type=int, default=256, help="histories predicted for the latency")
+    ap.add_argument("--max-logits-gib", type=float, default=8.0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--page", default="scale")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sizes = sorted(int(s) for s in args.items.split(","))
+    models = args.models.split(",")
+    rows = {}
+    n_users = max(args.steps * args.batch, args.users)
+    for n in sizes:
+        stage(f"synthetic catalogue of {n:,} items, {n_users} users")
+        data = synthetic(n, n_users)
+        for model in models:
+            stage(f"{model} at {n:,} items")
+            rows[(model, n)] = measure(model, n, data, args)
+            print(rows[(model, n)], flush=True)
+    table = []
+    for model in models:
+        for n in sizes:
+            r = rows[(model, n)]
+            table.append({"model": LABELS[model], "items": f"{n:,}",
+                          **{k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in r.items()}})
+    cols = sorted({k for r in table for k in r}, key=lambda k: [*table[0]].index(k) if k in table[0] else 99)
+    table = [{c: r.get(c, "") for c in cols} for r in table]
+    plot_name = f"{args.page}.png"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    plot(rows, sizes, RESULTS / plot_name)
+    flags = f"--items {args.items} --batch {args.batch} --steps {args.steps} --users {args.users}"
+    text = "\n".join([
+        "# Cost against catalogue size",
+        "",
+        f"Command: `python benchmarks/bench_scale.py {flags}`"
+        + (f" `--threads {args.threads}`" if args.threads else "") + f". Machine: {machine_line()}"
+        + (f"; {torch.get_num_threads()} torch thread(s)" if not torch.cuda.is_available() else "") + ".",
+        "",
+        "Synthetic clustered catalogues (the recipe is in the script's docstring); histories of 20 items; "
+        f"training batch {args.batch}; the CPU-size backbones (SASRec d_model 64, 2 blocks; IntRR/TIGER/RPG "
+        "the small backbone). Train ms/step: mean over the second epoch's steps. Predict: one batch of "
+        f"{args.users} histories (exact IntRR above 100k items: {max(8, args.users // 16)}).",
+        "",
+        markdown_table(table),
+        "",
+        f"![cost against catalogue size]({plot_name})",
+        "",
+        "Crossover (cheaper than SASRec with full softmax):",
+        f"- memory of the model: {crossover(rows, sizes, 'params + buffers MiB')};",
+        f"- training step: {crossover(rows, sizes, 'train ms/step')};",
+        f"- serving, exact scoring: {crossover(rows, sizes, 'predict ms/user (exact)')}.",
+        "",
+    ])
+    path = write_result(f"{args.page}.md", text)
+    print(text)
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
