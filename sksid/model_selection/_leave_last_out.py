@@ -173,13 +173,7 @@ def leave_last_out(sequences, max_len: int = 20, *, n_items: int | None = None) 
     >>> split.X_test[0].tolist(), int(split.y_test[0])
     ([2, 1], 0)
     """
-    if hasattr(sequences, "sequences") and hasattr(sequences, "n_items"):
-        n_items = sequences.n_items if n_items is None else n_items
-        sequences = sequences.sequences
-    if not isinstance(max_len, (int, np.integer)) or isinstance(max_len, bool) or max_len < 1:
-        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
-    max_len = int(max_len)
-    seqs = check_sequences(sequences, n_items=n_items, name="sequences")
+    seqs, max_len, n_items = _check_split_input(sequences, max_len, n_items)
     lengths = np.array([len(s) for s in seqs])
     users = np.flatnonzero(lengths >= 3).astype(np.int64)
     n_short = len(seqs) - len(users)
@@ -188,18 +182,33 @@ def leave_last_out(sequences, max_len: int = 20, *, n_items: int | None = None) 
                       f"(kept {len(users)})", UserWarning, stacklevel=2)
     if len(users) == 0:
         raise ValueError("no sequence has at least 3 interactions; nothing to split")
-    kept = [seqs[u] for u in users]
-    return LeaveLastOutSplit(
+    return LeaveLastOutSplit(**_parts([seqs[u] for u in users], max_len), max_len=max_len, users=users,
+                             n_items=n_items)
+
+
+def _check_split_input(sequences, max_len, n_items):
+    """``(validated sequences, max_len, catalogue size)`` of a split: the dataset's (or the
+    given) ``n_items``, else the largest id + 1."""
+    if hasattr(sequences, "sequences") and hasattr(sequences, "n_items"):
+        n_items = sequences.n_items if n_items is None else n_items
+        sequences = sequences.sequences
+    if not isinstance(max_len, (int, np.integer)) or isinstance(max_len, bool) or max_len < 1:
+        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
+    seqs = check_sequences(sequences, n_items=n_items, name="sequences")
+    n_items = (int(n_items) if n_items is not None else
+               max((int(s.max()) + 1 for s in seqs if s.size), default=0))
+    return seqs, int(max_len), n_items
+
+
+def _parts(kept, max_len):
+    """The six leave-last-out parts of sequences of at least 3 items."""
+    return dict(
         X_train=[s[:-3].copy() for s in kept],
         y_train=np.array([s[-3] for s in kept], dtype=np.int64),
         X_valid=[s[:-2][-max_len:].copy() for s in kept],
         y_valid=np.array([s[-2] for s in kept], dtype=np.int64),
         X_test=[s[:-1][-max_len:].copy() for s in kept],
         y_test=np.array([s[-1] for s in kept], dtype=np.int64),
-        max_len=max_len,
-        users=users,
-        n_items=int(n_items) if n_items is not None else
-        max((int(s.max()) + 1 for s in seqs if s.size), default=0),
     )
 
 
