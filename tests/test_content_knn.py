@@ -59,7 +59,7 @@ def test_chunked_scoring_and_top_k_agree_with_the_full_ranking(monkeypatch):
     X = [rng.randint(0, N, size=rng.randint(1, 6)) for _ in range(17)]
     rec = ContentKNN(top_k=4).fit(X, item_features=_emb())
     full_ids, full_sc = rec.recommend(X, k=N)
-    monkeypatch.setattr(content_knn, "_CHUNK_ENTRIES", 2 * N)  # two users per chunk
+    monkeypatch.setattr(content_knn, "_CHUNK_ENTRIES", 2 * 10 * 8)  # two users per block
     ids, sc = rec.recommend(X, k=4)
     np.testing.assert_array_equal(ids, full_ids[:, :4])
     np.testing.assert_allclose(sc, full_sc[:, :4], atol=1e-6)
@@ -104,7 +104,7 @@ def test_pipeline_routes_item_features(synthetic_sequences):
     np.testing.assert_array_equal(pipe.predict(X), ContentKNN(top_k=5).fit(X, y, item_features=emb).predict(X))
 
 
-@pytest.mark.filterwarnings("ignore:cold_item_split: dropped")
+@pytest.mark.filterwarnings("ignore:cold_item_split. dropped")
 def test_ranks_the_cold_items_of_a_cold_split():
     rng = np.random.RandomState(3)
     seqs = [rng.randint(0, N, size=rng.randint(4, 15)) for _ in range(60)]

@@ -187,36 +187,33 @@ class ContentKNN(BaseRecommender):
 
     def _profiles(self, seqs):
         """Unit-norm recency-weighted profiles ``(n, d)`` and whether each one exists."""
-        self._revalidate_params("n_recent", "decay")
         items, lengths = pad_histories(seqs, self.n_recent)
         age = lengths[:, None] - 1 - np.arange(items.shape[1])[None, :]  # 0: the most recent
         w = np.where(age >= 0, float(self.decay) ** np.maximum(age, 0), 0.0).astype(np.float32)
-        emb = self.content_embeddings_
-        prof = np.einsum("nr,nrd->nd", w, emb[np.maximum(items, 0)])
-        norm = np.linalg.norm(prof, axis=1)
-        return _unit_rows(prof), norm > 1e-12
+        prof = np.einsum("nr,nrd->nd", w, self.content_embeddings_[np.maximum(items, 0)])
+        return _unit_rows(prof), np.linalg.norm(prof, axis=1) > 1e-12
 
     def _top_items(self, X, seqs, k):
-        n = len(seqs)
+        self._revalidate_params("n_recent", "decay")
+        n, emb = len(seqs), self.content_embeddings_
         ids = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k), dtype=np.float32)
-        if n == 0:
-            return ids, scores
-        prof, has = self._profiles(seqs)
-        ids[~has] = self.popular_items_[:k]
-        scores[~has] = np.nan
-        rows = np.flatnonzero(has)
-        emb = self.content_embeddings_
-        step = max(1, _CHUNK_ENTRIES // self.n_items_)
-        for a in range(0, rows.size, step):
-            r = rows[a:a + step]
-            sc = prof[r] @ emb.T  # (users, n_items) cosines
+        # users per block: the (users, n_items) scores and the gathered (users, n_recent, d)
+        # embeddings stay under _CHUNK_ENTRIES entries each
+        step = max(1, _CHUNK_ENTRIES // max(self.n_items_, self.n_recent * emb.shape[1]))
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            prof, has = self._profiles(seqs[a:b])
+            block_ids, block_sc = ids[a:b], scores[a:b]  # views
+            block_ids[~has] = self.popular_items_[:k]
+            block_sc[~has] = np.nan
+            sc = prof[has] @ emb.T  # (users, n_items) cosines
             if k < self.n_items_:
                 top = np.argpartition(-sc, k - 1, axis=1)[:, :k]
             else:
                 top = np.broadcast_to(np.arange(self.n_items_), sc.shape)
             top_sc = np.take_along_axis(sc, top, 1)
             order = np.lexsort((top, -top_sc), axis=1)  # best first, ties by the smaller id
-            ids[r] = np.take_along_axis(top, order, 1)
-            scores[r] = np.take_along_axis(top_sc, order, 1)
+            block_ids[has] = np.take_along_axis(top, order, 1)
+            block_sc[has] = np.take_along_axis(top_sc, order, 1)
         return ids, scores
