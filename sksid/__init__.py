@@ -9,7 +9,8 @@ item-id histories they pass the histories on with the codes attached):
 
 Recommenders (``fit(X, y)`` / ``predict(X) -> (n_users, top_k)`` on histories):
 :class:`IntRRRecommender`, :class:`TIGERRecommender`, :class:`RPGRecommender`,
-:class:`SASRecRecommender`, :class:`MostPopular`.
+:class:`SASRecRecommender`, :class:`MostPopular`, :class:`ContentKNN` (content similarity: the
+floor on cold items, ``fit(X, y, item_features=)``).
 
 Preprocessing: :class:`ItemEncoder` maps raw item ids to ``0..n_items-1`` and back.
 
@@ -29,7 +30,7 @@ Examples
 >>> pipe = Pipeline([("tok", ADCSIDTokenizer()), ("rec", IntRRRecommender())])
 """
 from .ranker import SIDRanker
-from .recommenders import IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender, TIGERRecommender
+from .recommenders import ContentKNN, IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender, TIGERRecommender
 from .persistence import load, save
 from .preprocessing import ItemEncoder
 from .sequences import SIDSequences
@@ -47,6 +48,7 @@ __all__ = [
     "RPGRecommender",
     "SASRecRecommender",
     "MostPopular",
+    "ContentKNN",
     "SIDRanker",
     "ItemEncoder",
     "SIDSequences",

@@ -58,9 +58,9 @@ def check_not_fitted(est, X):
     raise AssertionError("predict before fit did not raise NotFittedError")
 
 
-def check_fit_returns_self(est, X, y):
+def check_fit_returns_self(est, X, y, fit_params=None):
     e = clone(est)
-    assert e.fit(X, y) is e, "fit must return self"
+    assert e.fit(X, y, **(fit_params or {})) is e, "fit must return self"
     return e
 
 
@@ -105,10 +105,10 @@ def check_unknown_items(fitted, X):
     raise AssertionError("unknown item ids were accepted silently")
 
 
-def check_reproducible(est, X, y):
+def check_reproducible(est, X, y, fit_params=None):
     """Two fits with the same integer random_state give the same predictions (CPU)."""
-    a = clone(est).fit(X, y).predict(X)
-    b = clone(est).fit(X, y).predict(X)
+    a = clone(est).fit(X, y, **(fit_params or {})).predict(X)
+    b = clone(est).fit(X, y, **(fit_params or {})).predict(X)
     np.testing.assert_array_equal(a, b)
 
 
@@ -152,18 +152,19 @@ def _like(X, seqs):
     return seqs
 
 
-def check_bad_input(est, fitted, X, y):
+def check_bad_input(est, fitted, X, y, fit_params=None):
     """Bad data gets a ValueError (naming the problem), never an answer or another error.
 
     Fit-time: mismatched ``X``/``y`` lengths, a NaN / negative target, each entry of
     :data:`BAD_HISTORIES` as training data. Predict-time: each entry of
     :data:`BAD_HISTORIES` against the fitted model."""
     n = fitted.n_items_
-    cases = [("fit: X and y of different lengths", lambda: clone(est).fit(X, y[:-1])),
-             ("fit: negative target", lambda: clone(est).fit(X, np.r_[y[:-1], -1])),
-             ("fit: NaN target", lambda: clone(est).fit(X, np.r_[y[:-1].astype(float), np.nan]))]
+    fp = fit_params or {}
+    cases = [("fit: X and y of different lengths", lambda: clone(est).fit(X, y[:-1], **fp)),
+             ("fit: negative target", lambda: clone(est).fit(X, np.r_[y[:-1], -1], **fp)),
+             ("fit: NaN target", lambda: clone(est).fit(X, np.r_[y[:-1].astype(float), np.nan], **fp))]
     coded = isinstance(X, SIDSequences)
-    cases += [(f"fit: {name}", lambda make=make: clone(est).fit(_like(X, make(n) + list(X)[1:]), y))
+    cases += [(f"fit: {name}", lambda make=make: clone(est).fit(_like(X, make(n) + list(X)[1:]), y, **fp))
               for name, make in BAD_HISTORIES.items()
               # an id past the largest one only grows an inferred catalogue: legal unless coded
               if coded or name != "id past the catalogue"]
@@ -180,19 +181,20 @@ def check_bad_input(est, fitted, X, y):
         raise AssertionError(f"{name}: accepted silently")
 
 
-def check_recommender(est, X, y, *, reproducible=True):
+def check_recommender(est, X, y, *, reproducible=True, fit_params=None):
     """Run every contract check; returns the fitted estimator.
 
     ``X`` may be an :class:`~sksid.sequences.SIDSequences` (SID models: the codes travel
-    with the histories)."""
+    with the histories). ``fit_params`` go to every ``fit`` of the checks (e.g.
+    ``{"item_features": emb}`` for :class:`~sksid.recommenders.ContentKNN`)."""
     check_params_roundtrip(est)
     check_not_fitted(est, X)
-    fitted = check_fit_returns_self(est, X, y)
+    fitted = check_fit_returns_self(est, X, y, fit_params)
     check_predict_contract(fitted, X)
     check_recommend_api(fitted, X)
     check_pickle_roundtrip(fitted, X)
     check_unknown_items(fitted, X)
-    check_bad_input(est, fitted, X, y)
+    check_bad_input(est, fitted, X, y, fit_params)
     if reproducible:
-        check_reproducible(est, X, y)
+        check_reproducible(est, X, y, fit_params)
     return fitted

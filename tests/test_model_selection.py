@@ -14,8 +14,11 @@ from sksid.metrics import ndcg10_scorer
 from sksid.model_selection import LeaveLastOutCV, leave_last_out, train_item_counts
 
 
-def test_doctests():
-    assert doctest.testmod(model_selection).failed == 0
+@pytest.mark.parametrize("module", [model_selection._leave_last_out, model_selection._temporal],
+                         ids=lambda m: m.__name__)
+def test_doctests(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_split_definition():

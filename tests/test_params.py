@@ -10,6 +10,7 @@ from sklearn.utils.estimator_checks import check_param_validation
 import sksid
 from sksid import (
     ADCSIDTokenizer,
+    ContentKNN,
     IntRRRecommender,
     MostPopular,
     OPQTokenizer,
@@ -28,7 +29,7 @@ N_ITEMS = 30
 
 def test_every_public_estimator_is_listed():
     assert {c.__name__ for c in ESTIMATORS} == {
-        "MostPopular", "SASRecRecommender", "IntRRRecommender", "TIGERRecommender", "RPGRecommender",
+        "MostPopular", "ContentKNN", "SASRecRecommender", "IntRRRecommender", "TIGERRecommender", "RPGRecommender",
         "ADCSIDTokenizer", "RQVAETokenizer", "RQKMeansTokenizer", "OPQTokenizer", "SIDRanker",
         "ItemEncoder"}
 
@@ -66,6 +67,8 @@ def _fit(cls, **params):
         return cls(**{**TINY, "d_model": 16, "d_ff": 32, **params}).fit(X, y, codes=_codes())
     if cls is MostPopular:
         return cls(**params).fit(X, y)
+    if cls is ContentKNN:
+        return cls(**params).fit(X, y, item_features=np.random.RandomState(0).randn(N_ITEMS, 4))
     feats = np.random.RandomState(0).randn(N_ITEMS, 6)
     base = dict(codebook_size=4, device="cpu", random_state=0)
     if cls in (ADCSIDTokenizer, RQVAETokenizer):
@@ -90,6 +93,8 @@ BAD = [
     (RPGRecommender, "beam_width", 0), (RPGRecommender, "graph_neighbors", 0),
     (RPGRecommender, "propagation_steps", -1), (RPGRecommender, "max_len", 0),
     (MostPopular, "top_k", True), (MostPopular, "top_k", 0), (MostPopular, "device", "gpu"),
+    (ContentKNN, "n_recent", 0), (ContentKNN, "n_recent", 2.5), (ContentKNN, "decay", 0),
+    (ContentKNN, "decay", 1.5), (ContentKNN, "decay", float("nan")), (ContentKNN, "top_k", True),
     (RQVAETokenizer, "latent_dim", 0), (RQVAETokenizer, "hidden_dim", 0),
     (RQVAETokenizer, "max_epochs", -1),
     (ADCSIDTokenizer, "latent_dim", 0), (ADCSIDTokenizer, "hidden_dim", 0),

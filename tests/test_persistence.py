@@ -9,7 +9,7 @@ import torch
 from sklearn.pipeline import Pipeline
 
 import sksid
-from sksid import (ADCSIDTokenizer, IntRRRecommender, MostPopular, OPQTokenizer, RPGRecommender,
+from sksid import (ADCSIDTokenizer, ContentKNN, IntRRRecommender, MostPopular, OPQTokenizer, RPGRecommender,
                    RQKMeansTokenizer, RQVAETokenizer, SASRecRecommender, SIDRanker, TIGERRecommender)
 
 N_ITEMS = 30
@@ -36,6 +36,8 @@ def _fitted(name, data):
     X, y, codes, feats = data
     if name == "MostPopular":
         return MostPopular(top_k=5, exclude_seen=True).fit(X, y)
+    if name == "ContentKNN":
+        return ContentKNN(top_k=5, n_recent=3, decay=0.5).fit(X, y, item_features={"text": feats, "b": feats[:, :2]})
     if name == "SASRec":
         return tiny_sasrec(module__n_heads=1, optimizer__betas=(0.8, 0.99), device=torch.device("cpu"),
                            checkpoint_dir=None).fit(X, y)
@@ -99,7 +101,7 @@ def _outputs(est, data):
     return [*est.transform(feats), est.codes_]
 
 
-ALL = ["MostPopular", "SASRec", "IntRR", "TIGER", "RPG", "ADCSID", "RQVAE", "RQKMeans", "OPQ", "SIDRanker"]
+ALL = ["MostPopular", "ContentKNN", "SASRec", "IntRR", "TIGER", "RPG", "ADCSID", "RQVAE", "RQKMeans", "OPQ", "SIDRanker"]
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sksid import IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender, TIGERRecommender
+from sksid import ContentKNN, IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender, TIGERRecommender
 from sksid.recommenders._base import drop_seen
 
 N_ITEMS = 12
@@ -25,6 +25,8 @@ def _fitted(cls, **kw):
     X, y = _data()
     if cls is MostPopular:
         return MostPopular(**kw).fit(X, y)
+    if cls is ContentKNN:
+        return ContentKNN(**kw).fit(X, y, item_features=np.random.RandomState(1).randn(N_ITEMS, 5))
     if cls is SASRecRecommender:
         return SASRecRecommender(**TINY, **kw).fit(X, y)
     if cls is RPGRecommender:
@@ -32,7 +34,7 @@ def _fitted(cls, **kw):
     return cls(**TINY, head_dim=4, **kw).fit(X, y, codes=CODES)
 
 
-RECOMMENDERS = [MostPopular, SASRecRecommender, IntRRRecommender, TIGERRecommender, RPGRecommender]
+RECOMMENDERS = [MostPopular, ContentKNN, SASRecRecommender, IntRRRecommender, TIGERRecommender, RPGRecommender]
 
 
 @pytest.mark.parametrize("cls", RECOMMENDERS)

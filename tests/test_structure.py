@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import sksid
-from sksid import (ADCSIDTokenizer, IntRRRecommender, MostPopular, OPQTokenizer, RPGRecommender,
+from sksid import (ADCSIDTokenizer, ContentKNN, IntRRRecommender, MostPopular, OPQTokenizer, RPGRecommender,
                    RQKMeansTokenizer, RQVAETokenizer, SASRecRecommender, SIDRanker, TIGERRecommender)
 
 PACKAGE = pathlib.Path(sksid.__file__).parent
@@ -75,6 +75,7 @@ TOK = dict(codebook_size=4, device="cpu", random_state=0)
 
 def _fitted():
     yield MostPopular(top_k=5).fit(X, Y)
+    yield ContentKNN(top_k=5, exclude_seen=True).fit(X, Y, item_features=FEATS)
     yield SASRecRecommender(d_model=8, n_layers=1, n_heads=2, d_ff=16, max_len=6, max_epochs=1, device="cpu",
                             random_state=0, top_k=5).fit(X, Y)
     yield IntRRRecommender(**SID).fit(X, Y, codes=CODES)

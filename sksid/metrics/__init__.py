@@ -20,12 +20,12 @@ from __future__ import annotations
 from ._codes import code_entropy, codebook_utilization, collision_rate
 from ._ctr import gauc
 from ._ranking import _check_k  # noqa: F401  (private, used by sksid.recommenders)
-from ._ranking import mrr_at_k, ndcg_at_k, popularity_strata, ranking_report, recall_at_k
+from ._ranking import cold_start_report, mrr_at_k, ndcg_at_k, popularity_strata, ranking_report, recall_at_k
 from ._scorers import (gauc_scorer, make_gauc_scorer, make_ranking_scorer, ndcg10_scorer,
                        recall10_scorer)
 
 __all__ = [
-    "recall_at_k", "ndcg_at_k", "mrr_at_k", "ranking_report", "popularity_strata",
+    "recall_at_k", "ndcg_at_k", "mrr_at_k", "ranking_report", "popularity_strata", "cold_start_report",
     "make_ranking_scorer", "ndcg10_scorer", "recall10_scorer",
     "gauc", "make_gauc_scorer", "gauc_scorer",
     "code_entropy", "codebook_utilization", "collision_rate",

@@ -216,3 +216,52 @@ def ranking_report(y_true, y_pred, ks: Sequence[int] = (5, 10), item_counts=None
                     report[f"{m}@{k}/{name}"] = (_METRICS[m](y_true[users], y_pred[users], k)
                                                  if users.any() else float("nan"))
     return report
+
+
+def cold_start_report(y_true, y_pred, cold_items, ks: Sequence[int] = (5, 10), item_counts=None,
+                      metrics: Sequence[str] = ("recall", "ndcg", "mrr")) -> dict[str, float]:
+    """:func:`ranking_report` overall and over the users whose target is warm or cold.
+
+    The report of the cold-item protocol (:func:`sksid.model_selection.cold_item_split`):
+    a user counts as **cold** when their target is one of ``cold_items`` (items no
+    training or validation row contains), **warm** otherwise.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n_users,)
+    y_pred : array-like of int, shape (n_users, n_ranked)
+    cold_items : array-like of int
+        Ids of the cold items (``split.cold_items``).
+    ks : sequence of int, default=(5, 10)
+    item_counts : array-like of int, shape (n_items,), optional
+        Training popularity: adds the head / tail strata of :func:`ranking_report` to
+        the overall numbers.
+    metrics : sequence of {"recall", "ndcg", "mrr"}
+
+    Returns
+    -------
+    dict of str to float
+        The keys of :func:`ranking_report` (overall), the same metric keys with a
+        ``"/warm"`` and a ``"/cold"`` suffix (NaN when no user is in the group), and
+        ``"n_users/warm"``, ``"n_users/cold"``.
+
+    Examples
+    --------
+    >>> rep = cold_start_report([1, 7], [[1, 0], [7, 2]], cold_items=[7], ks=(1,))
+    >>> rep["recall@1"], rep["recall@1/cold"], rep["n_users/cold"], rep["n_users/warm"]
+    (1.0, 1.0, 1, 1)
+    """
+    ks = list(ks)
+    report = ranking_report(y_true, y_pred, ks, item_counts=item_counts, metrics=metrics)
+    y_true, y_pred = _check_ranking(y_true, y_pred, max(ks))
+    cold = np.asarray(cold_items)
+    if cold.ndim != 1 or (cold.size and cold.dtype.kind not in "iu"):
+        raise ValueError(f"cold_items must be a 1-D array of int item ids, got {cold.dtype} of shape {cold.shape}")
+    is_cold = np.isin(y_true, cold)
+    for name, users in (("warm", ~is_cold), ("cold", is_cold)):
+        report[f"n_users/{name}"] = int(users.sum())
+        for k in ks:
+            for m in metrics:
+                report[f"{m}@{k}/{name}"] = (_METRICS[m](y_true[users], y_pred[users], k)
+                                             if users.any() else float("nan"))
+    return report

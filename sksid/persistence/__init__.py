@@ -73,9 +73,9 @@ def save(estimator, path):
     Parameters
     ----------
     estimator : estimator
-        One of sksid's estimators (``MostPopular``, ``SASRecRecommender``,
-        ``IntRRRecommender``, ``TIGERRecommender``, ``ADCSIDTokenizer``,
-        ``RQVAETokenizer``, ``RQKMeansTokenizer``, ``OPQTokenizer``) or a scikit-learn
+        One of sksid's estimators (``MostPopular``, ``ContentKNN``, ``SASRecRecommender``,
+        ``IntRRRecommender``, ``TIGERRecommender``, ``RPGRecommender``, ``ADCSIDTokenizer``,
+        ``RQVAETokenizer``, ``RQKMeansTokenizer``, ``OPQTokenizer``, ``SIDRanker``) or a scikit-learn
         ``Pipeline`` made of them.
     path : str or path-like
         Destination file (replaced if it exists; written to a temporary file first, so a

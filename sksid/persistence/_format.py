@@ -17,11 +17,11 @@ def _estimator_classes() -> dict:
     from sklearn.pipeline import Pipeline
 
     from ..ranker import SIDRanker
-    from ..recommenders import (IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender,
+    from ..recommenders import (ContentKNN, IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender,
                                  TIGERRecommender)
     from ..tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
 
-    classes = (MostPopular, SASRecRecommender, IntRRRecommender, TIGERRecommender, RPGRecommender,
+    classes = (MostPopular, SASRecRecommender, IntRRRecommender, TIGERRecommender, RPGRecommender, ContentKNN,
                ADCSIDTokenizer, RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer, SIDRanker, Pipeline)
     return {c.__name__: c for c in classes}
 

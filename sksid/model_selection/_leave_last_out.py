@@ -1,13 +1,6 @@
-"""Evaluation protocols and leakage-free splitters for GridSearchCV.
-
-* Leave-last-out (next-item recommendation, docs/protocol.md): per user, the last item is
-  the test target, the second to last the validation target, everything before is
-  training data; histories fed to the model for validation and test are capped at
-  ``max_len`` items.
-* Temporal split (CTR ranking, docs/ranking.md): interaction rows sorted by time, the
-  first ``1 - test_size`` of them train, the rest test (:func:`temporal_split`,
-  :class:`TemporalSplitCV`).
-"""
+"""Leave-last-out (next-item recommendation, docs/protocol.md): per user, the last item is
+the test target, the second to last the validation target, everything before is training
+data; histories fed to the model for validation and test are capped at ``max_len`` items."""
 from __future__ import annotations
 
 import warnings
@@ -17,10 +10,9 @@ from typing import Iterator
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 
-from ._validation import POSITIVE_INT, check_sequences
+from .._validation import POSITIVE_INT, check_sequences
 
-__all__ = ["LeaveLastOutSplit", "LeaveLastOutCV", "leave_last_out", "train_item_counts",
-           "temporal_split", "TemporalSplitCV"]
+__all__ = ["LeaveLastOutSplit", "LeaveLastOutCV", "leave_last_out", "train_item_counts"]
 
 
 class LeaveLastOutCV(BaseCrossValidator):
@@ -181,13 +173,7 @@ def leave_last_out(sequences, max_len: int = 20, *, n_items: int | None = None) 
     >>> split.X_test[0].tolist(), int(split.y_test[0])
     ([2, 1], 0)
     """
-    if hasattr(sequences, "sequences") and hasattr(sequences, "n_items"):
-        n_items = sequences.n_items if n_items is None else n_items
-        sequences = sequences.sequences
-    if not isinstance(max_len, (int, np.integer)) or isinstance(max_len, bool) or max_len < 1:
-        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
-    max_len = int(max_len)
-    seqs = check_sequences(sequences, n_items=n_items, name="sequences")
+    seqs, max_len, n_items = _check_split_input(sequences, max_len, n_items)
     lengths = np.array([len(s) for s in seqs])
     users = np.flatnonzero(lengths >= 3).astype(np.int64)
     n_short = len(seqs) - len(users)
@@ -196,18 +182,33 @@ def leave_last_out(sequences, max_len: int = 20, *, n_items: int | None = None) 
                       f"(kept {len(users)})", UserWarning, stacklevel=2)
     if len(users) == 0:
         raise ValueError("no sequence has at least 3 interactions; nothing to split")
-    kept = [seqs[u] for u in users]
-    return LeaveLastOutSplit(
+    return LeaveLastOutSplit(**_parts([seqs[u] for u in users], max_len), max_len=max_len, users=users,
+                             n_items=n_items)
+
+
+def _check_split_input(sequences, max_len, n_items):
+    """``(validated sequences, max_len, catalogue size)`` of a split: the dataset's (or the
+    given) ``n_items``, else the largest id + 1."""
+    if hasattr(sequences, "sequences") and hasattr(sequences, "n_items"):
+        n_items = sequences.n_items if n_items is None else n_items
+        sequences = sequences.sequences
+    if not isinstance(max_len, (int, np.integer)) or isinstance(max_len, bool) or max_len < 1:
+        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
+    seqs = check_sequences(sequences, n_items=n_items, name="sequences")
+    n_items = (int(n_items) if n_items is not None else
+               max((int(s.max()) + 1 for s in seqs if s.size), default=0))
+    return seqs, int(max_len), n_items
+
+
+def _parts(kept, max_len):
+    """The six leave-last-out parts of sequences of at least 3 items."""
+    return dict(
         X_train=[s[:-3].copy() for s in kept],
         y_train=np.array([s[-3] for s in kept], dtype=np.int64),
         X_valid=[s[:-2][-max_len:].copy() for s in kept],
         y_valid=np.array([s[-2] for s in kept], dtype=np.int64),
         X_test=[s[:-1][-max_len:].copy() for s in kept],
         y_test=np.array([s[-1] for s in kept], dtype=np.int64),
-        max_len=max_len,
-        users=users,
-        n_items=int(n_items) if n_items is not None else
-        max((int(s.max()) + 1 for s in seqs if s.size), default=0),
     )
 
 
@@ -239,115 +240,3 @@ def train_item_counts(split: LeaveLastOutSplit, n_items: int) -> np.ndarray:
     if ids.size and (ids.min() < 0 or ids.max() >= n_items):
         raise ValueError(f"training ids fall outside [0, n_items={n_items})")
     return np.bincount(ids, minlength=n_items).astype(np.int64)
-
-
-# ------------------------------------------------------------------ temporal (CTR) split
-def _temporal_cut(times: np.ndarray, test_size) -> tuple[np.ndarray, int]:
-    """Stable time order of the rows and the number of training rows in it.
-
-    Rows sharing the timestamp of the last training row stay in training, so every
-    test row is strictly later than every training row."""
-    n = times.shape[0]
-    if isinstance(test_size, (bool, np.bool_)):
-        raise ValueError(f"test_size must be a float in (0, 1) or an int >= 1, got {test_size!r}")
-    if isinstance(test_size, (int, np.integer)):
-        if not 1 <= test_size < n:
-            raise ValueError(f"test_size={test_size} rows must lie in [1, {n}) for {n} rows")
-        n_test = int(test_size)
-    elif isinstance(test_size, (float, np.floating)) and 0 < test_size < 1:
-        n_test = max(1, int(np.ceil(test_size * n)))
-    else:
-        raise ValueError(f"test_size must be a float in (0, 1) or an int >= 1, got {test_size!r}")
-    order = np.argsort(times, kind="stable")
-    t_sorted = times[order]
-    cut = int(np.searchsorted(t_sorted, t_sorted[n - n_test - 1], side="right")) if n - n_test > 0 else 0
-    if cut == 0 or cut == n:
-        raise ValueError("cannot split in time: every row shares one timestamp at the cut "
-                         f"(n_rows={n}, test_size={test_size}); pass a larger or smaller test_size")
-    return order, cut
-
-
-def _frame_times(df, time_col: str) -> np.ndarray:
-    if not (hasattr(df, "columns") and hasattr(df, "iloc")):
-        raise TypeError(f"expected a pandas DataFrame with a {time_col!r} column, got {type(df).__name__}")
-    if time_col not in df.columns:
-        raise ValueError(f"the DataFrame has no {time_col!r} column (columns: {list(df.columns)}); "
-                         "pass time_col=<the name of its time column>")
-    times = df[time_col].to_numpy()
-    if len(times) < 2:
-        raise ValueError(f"need at least 2 rows to split, got {len(times)}")
-    if times.dtype.kind not in "iufM" or (times.dtype.kind == "f" and not np.all(np.isfinite(times))):
-        raise ValueError(f"column {time_col!r} must hold finite numbers or datetimes, got dtype {times.dtype}")
-    return times
-
-
-def temporal_split(df, test_size=0.1, *, time_col: str = "timestamp"):
-    """Split interaction rows in time: the earliest rows train, the latest test.
-
-    The protocol of ADC-SID's ranking experiments: rows sorted by time (a stable sort:
-    ties keep their order), the first ``1 - test_size`` train and the rest test. Rows
-    sharing the timestamp of the last training row are kept in training, so **every
-    test row is strictly later than every training row** (the test part can be a few
-    rows smaller than ``test_size``).
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Interaction rows, e.g. ``load_movielens_100k().interactions``.
-    test_size : float in (0, 1) or int, default=0.1
-        Share (or number) of rows in the test part.
-    time_col : str, default="timestamp"
-
-    Returns
-    -------
-    train_df, test_df : pandas.DataFrame
-        Both sorted by time; the original index is kept.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"user_id": [0, 1, 0, 1, 2], "timestamp": [5, 1, 3, 3, 9]})
-    >>> train, test = temporal_split(df, test_size=0.2)
-    >>> train["timestamp"].tolist(), test["timestamp"].tolist()
-    ([1, 3, 3, 5], [9])
-    """
-    order, cut = _temporal_cut(_frame_times(df, time_col), test_size)
-    return df.iloc[order[:cut]], df.iloc[order[cut:]]
-
-
-class TemporalSplitCV(BaseCrossValidator):
-    """One time-ordered split of a DataFrame, for GridSearchCV on interaction rows.
-
-    The rows of ``X`` (in any order) are split as :func:`temporal_split` does: the
-    latest ``test_size`` of them validate, the earlier ones train; a validation row is
-    never earlier than a training row. Use it on the *training* part of a
-    :func:`temporal_split`, so the search never sees a test row.
-
-    Parameters
-    ----------
-    test_size : float in (0, 1) or int, default=0.1
-    time_col : str, default="timestamp"
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"timestamp": [4, 1, 3, 2]})
-    >>> [(tr.tolist(), va.tolist()) for tr, va in TemporalSplitCV(test_size=0.25).split(df)]
-    [([1, 3, 2], [0])]
-    """
-
-    def __init__(self, test_size=0.1, time_col: str = "timestamp"):
-        self.test_size = test_size
-        self.time_col = time_col
-
-    def get_n_splits(self, X=None, y=None, groups=None) -> int:
-        """Always 1."""
-        return 1
-
-    def split(self, X, y=None, groups=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield the single ``(train_rows, valid_rows)`` pair of row positions."""
-        order, cut = _temporal_cut(_frame_times(X, self.time_col), self.test_size)
-        yield order[:cut].astype(np.int64), order[cut:].astype(np.int64)
-
-    def _iter_test_indices(self, X=None, y=None, groups=None):  # required by the ABC
-        yield next(self.split(X))[1]
