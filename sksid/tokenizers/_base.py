@@ -52,6 +52,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import (
     POSITIVE_INT,
     TRAINING_CONSTRAINTS,
+    UNKNOWN_ITEMS_HINT,
     StrictInterval,
     check_random_state_seed,
     check_sequences,
@@ -61,7 +62,7 @@ from .._validation import (
 from ..base import fill_docstring
 from ..behavior import fit_behavior_model
 from ..interactions import SIDInteractions, check_interactions, interactions_to_histories, is_interaction_frame
-from ..sequences import SIDSequences
+from ..sequences import SIDSequences, catalogue_of
 from ..training import torch_seed
 from ._input import FeatureInputMixin, feature_rows, is_histories, take_rows
 
@@ -90,7 +91,8 @@ TOKENIZER_IO_DOC = """    modality_dims : dict or list of (name, dim), optional
         Behaviour model for histories input (needs ``item_embeddings_``); default
         ``SASRecRecommender(random_state=..., device=device)``. Cloned, fitted on (X, y) only.
     n_items : int, optional
-        Catalogue size on histories input without ``item_features`` (else inferred).
+        Catalogue size on histories input without ``item_features``; None: that of
+        :class:`~sksid.sequences.Histories` (``leave_last_out``'s parts), else inferred.
 """
 TOKENIZER_DOC += TOKENIZER_IO_DOC
 
@@ -178,12 +180,17 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
                                  f"{self.behavior_modality!r}: it is learned from X, y")
             content = self._parse_features(item_features, reset=True)
         hi = max(max((int(s.max()) for s in seqs if s.size), default=-1), int(y.max()) if y.size else -1)
+        carried = catalogue_of(X)  # Histories (leave_last_out's parts): the split's catalogue
         if content:
             n_items = next(iter(content.values())).shape[0]
+            if carried is not None and carried > n_items:
+                raise ValueError(f"item_features have {n_items} rows but the histories carry a "
+                                 f"catalogue of {carried} items; give one feature row per item "
+                                 "of the dataset (sksid.features.item_features(dataset))")
         elif self.n_items is not None:
             n_items = int(self.n_items)
         else:
-            n_items = max(hi + 1, n_items_seen)
+            n_items = max(hi + 1, n_items_seen, carried or 0)
         if max(hi + 1, n_items_seen) > n_items:
             hi = max(hi, n_items_seen - 1)
             raise ValueError(f"X/y contain item id {hi} but the catalogue has {n_items} items")
@@ -318,7 +325,7 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
             return SIDInteractions(frame, codes=self.codes_, weights=self.weights_,
                                    codebook_sizes=self.codebook_sizes_)
         if is_histories(X):
-            seqs = check_sequences(X, n_items=self.n_items_)
+            seqs = check_sequences(X, n_items=self.n_items_, unknown_hint=UNKNOWN_ITEMS_HINT)
             return SIDSequences(seqs, codes=self.codes_, weights=self.weights_,
                                 codebook_sizes=self.codebook_sizes_,
                                 item_embeddings=getattr(self, "item_embeddings_", None))
