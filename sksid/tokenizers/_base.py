@@ -13,14 +13,14 @@ Input forms (``fit``, ``transform``, ``fit_transform``):
   content modality** named ``"content"`` (no behavioural modality, hence no behavioural
   codes for ADC-SID).
 * **list of item-id histories** (a ``list``/``tuple``/:class:`~sksid.sequences.SIDSequences`
-  or an object array), with ``y`` the next items: the Pipeline path. Behavioural embeddings
+  , an object array or a pandas Series of histories), with ``y`` the next items: the Pipeline path. Behavioural embeddings
   are learned by fitting a clone of ``behavior_estimator`` (default
   :class:`~sksid.recommenders.SASRecRecommender`) on ``(X, y)`` only, joined with the
   content arrays of ``item_features`` (rows = catalogue items), and the catalogue is
   quantised. ``transform(histories)`` returns ``SIDSequences(X, codes=, weights=,
   codebook_sizes=)``.
 * **interaction frame** (a DataFrame with ``user_id`` and ``item_id`` columns, optional
-  ``timestamp``), with ``y`` the 0/1 labels: the CTR-ranking Pipeline path. The positive
+  ``timestamp``), with ``y`` the 0/1 labels (required): the CTR-ranking Pipeline path. The positive
   rows, in time order, become one history per user
   (:func:`sksid.interactions.interactions_to_histories`) and the tokenizer fits on those
   as above; the catalogue is ``item_features``' rows, else ``n_items``, else one more
@@ -241,6 +241,14 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
         for attr in ("behavior_estimator_", "item_popularity_", "item_embeddings_", "_column_groups_"):
             self.__dict__.pop(attr, None)
         if is_interaction_frame(X):
+            if y is None:  # the CTR path needs labels; next-item recommenders need histories
+                raise ValueError(
+                    "X is a DataFrame of interaction rows but y is None. For CTR ranking "
+                    "(tokenizer -> SIDRanker) pass y, the 0/1 label of each row. For next-item "
+                    "recommendation (tokenizer -> IntRR / TIGER / RPG) pass histories: ds = "
+                    "sksid.datasets.from_interactions(df, user_col=..., item_col=..., time_col=...), "
+                    "split = sksid.model_selection.leave_last_out(ds), then fit(split.X_train, "
+                    "split.y_train).")
             hist, nxt, n_seen = interactions_to_histories(X, y)
             raw = self._features_from_histories(hist, nxt, item_features, seed, n_items_seen=n_seen)
             self.input_kind_ = "interactions"
