@@ -12,7 +12,12 @@ Recommenders (``fit(X, y)`` / ``predict(X) -> (n_users, top_k)`` on histories):
 :class:`SASRecRecommender`, :class:`MostPopular`, :class:`ContentKNN` (content similarity: the
 floor on cold items, ``fit(X, y, item_features=)``).
 
-Preprocessing: :class:`ItemEncoder` maps raw item ids to ``0..n_items-1`` and back.
+Pipelines: :class:`RecommenderPipeline` (and :func:`sksid.pipeline.make_pipeline`), a
+scikit-learn Pipeline of a tokenizer and a recommender that checks its input before any
+step trains and answers ``recommend`` like every recommender.
+
+Preprocessing: :class:`ItemEncoder` maps raw item ids to ``0..n_items-1`` and back; your own
+(user, item, time) log becomes a dataset with :func:`sksid.datasets.from_interactions`.
 
 Persistence without pickle: :func:`save` / :func:`load` (see :mod:`sksid.persistence`).
 
@@ -25,13 +30,13 @@ Submodules: :mod:`sksid.datasets`, :mod:`sksid.features`, :mod:`sksid.model_sele
 
 Examples
 --------
->>> from sklearn.pipeline import Pipeline
->>> from sksid import ADCSIDTokenizer, IntRRRecommender
->>> pipe = Pipeline([("tok", ADCSIDTokenizer()), ("rec", IntRRRecommender())])
+>>> from sksid import ADCSIDTokenizer, IntRRRecommender, RecommenderPipeline
+>>> pipe = RecommenderPipeline([("tok", ADCSIDTokenizer()), ("rec", IntRRRecommender())])
 """
 from .ranker import SIDRanker
 from .recommenders import ContentKNN, IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender, TIGERRecommender
 from .persistence import load, save
+from .pipeline import RecommenderPipeline
 from .preprocessing import ItemEncoder
 from .sequences import SIDSequences
 from .tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
@@ -50,6 +55,7 @@ __all__ = [
     "MostPopular",
     "ContentKNN",
     "SIDRanker",
+    "RecommenderPipeline",
     "ItemEncoder",
     "SIDSequences",
     "save",

@@ -23,6 +23,9 @@ from sklearn.utils._param_validation import Interval as _SklearnInterval
 
 __all__ = [
     "check_sequences",
+    "FRAME_HINT",
+    "RAW_IDS_HINT",
+    "UNKNOWN_ITEMS_HINT",
     "check_targets",
     "check_codes",
     "resolve_device",
@@ -174,6 +177,13 @@ def _as_int_array(seq, i: int) -> np.ndarray:
     return _integer_ids(arr, f"sequence {i}")
 
 
+#: how to turn raw ids (strings, sparse numbers) into the ids the models index by
+RAW_IDS_HINT = ("Raw ids (strings, sparse numbers) are encoded to 0..n_items-1 by "
+                "sksid.datasets.from_interactions(df, user_col=, item_col=, time_col=) (then "
+                "ds.encode(raw_histories) / ds.decode(predictions)) or by "
+                "sksid.preprocessing.ItemEncoder.")
+
+
 def _integer_ids(arr: np.ndarray, name: str) -> np.ndarray:
     """``arr`` as int64 ids; NaN/inf, fractional, boolean or non-numeric values raise."""
     if arr.dtype.kind == "b":  # True/False would silently become items 1 and 0
@@ -184,12 +194,31 @@ def _integer_ids(arr: np.ndarray, name: str) -> np.ndarray:
         if not np.all(arr == np.round(arr)):
             raise ValueError(f"{name} contains non-integer item ids")
     elif arr.dtype.kind not in "iu":
-        raise ValueError(f"{name} has dtype {arr.dtype}; item ids must be integers")
+        raise ValueError(f"{name} has dtype {arr.dtype}; item ids must be integers in [0, n_items). "
+                         + RAW_IDS_HINT)
     return arr.astype(np.int64, copy=False)
 
 
+#: what to do when predict meets ids outside the fitted catalogue
+UNKNOWN_ITEMS_HINT = (
+    "The model knows the catalogue it was fitted on. Fit on histories that carry the whole "
+    "catalogue (leave_last_out(...).X_train, or sksid.sequences.Histories(X, n_items=...)) "
+    "or pass n_items=<catalogue size> to the model; raw ids (strings, sparse numbers) are "
+    "encoded by SequenceDataset.encode (sksid.datasets.from_interactions) or "
+    "sksid.preprocessing.ItemEncoder.")
+
+
+#: what a recommender takes instead of a (user, item, time) frame
+FRAME_HINT = (
+    "recommenders (and a tokenizer -> recommender Pipeline) take one history per user, a "
+    "list of 1-D int arrays of item ids, oldest first (ids in [0, n_items)). From a (user, "
+    "item, time) DataFrame: ds = sksid.datasets.from_interactions(df, user_col=..., "
+    "item_col=..., time_col=...), then split = sksid.model_selection.leave_last_out(ds) "
+    "gives the train/validation/test (X, y) parts.")
+
+
 def check_sequences(X, *, n_items: int | None = None, allow_empty: bool = True,
-                    name: str = "X") -> list[np.ndarray]:
+                    name: str = "X", unknown_hint: str = "") -> list[np.ndarray]:
     """Validate a collection of item-id histories.
 
     Parameters
@@ -203,6 +232,8 @@ def check_sequences(X, *, n_items: int | None = None, allow_empty: bool = True,
         documented fallback); when False they raise.
     name : str
         Name used in error messages.
+    unknown_hint : str, default=""
+        Appended to the message of ids outside ``[0, n_items)`` (what to do about them).
 
     Returns
     -------
@@ -215,13 +246,8 @@ def check_sequences(X, *, n_items: int | None = None, allow_empty: bool = True,
     """
     if X is None:
         raise ValueError(f"{name} is None; expected a list of item-id sequences")
-    if hasattr(X, "columns") and hasattr(X, "groupby"):  # a pandas DataFrame
-        raise TypeError(
-            f"{name} is a {type(X).__name__}: recommenders take one history per user, a list "
-            "of 1-D int arrays of item ids, oldest first (ids in [0, n_items)). From a "
-            "(user, item, timestamp) frame: [g['item'].to_numpy() for _, g in "
-            "df.sort_values('timestamp').groupby('user')]; sksid.model_selection."
-            "leave_last_out(histories) then gives the train/validation/test (X, y) parts.")
+    if (hasattr(X, "columns") and hasattr(X, "groupby")) or hasattr(X, "frame"):
+        raise TypeError(f"{name} is a {type(X).__name__}: " + FRAME_HINT)
     if isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 2:
         seqs = [X[i] for i in range(X.shape[0])]
     elif isinstance(X, (str, bytes)) or not hasattr(X, "__len__"):
@@ -241,7 +267,7 @@ def check_sequences(X, *, n_items: int | None = None, allow_empty: bool = True,
             raise ValueError(
                 f"{name} contains unknown item ids: max id {hi} but the catalogue has "
                 f"{n_items} items ({bad} sequence(s) affected); ids must lie in [0, {n_items})."
-            )
+                + (" " + unknown_hint if unknown_hint else ""))
     if not allow_empty:
         n_empty = sum(s.size == 0 for s in out)
         if n_empty:

@@ -1,6 +1,8 @@
 """The ``sksid`` command line: the jobs people run without writing code.
 
     sksid quickstart [--quick] [--seed 0] ...     the headline pipeline on MovieLens-100k
+    sksid quickstart --data interactions.csv --user-col user --item-col item --time-col ts
+                                                  the same on your CSV of interactions
     sksid benchmark --list                        the benchmarks of the repository
     sksid benchmark recommenders --dataset amazon --rows intrr:adcsid --seeds 0,1,2
 
@@ -96,7 +98,7 @@ def main(argv=None):
         prog="sksid", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", nargs="?", choices=["quickstart", "benchmark"],
                     help="quickstart: the ADC-SID + IntRR pipeline against SASRec and MostPopular "
-                         "on the bundled MovieLens-100k; benchmark: a benchmark of the repository")
+                         "on the bundled MovieLens-100k or your CSV (--data); benchmark: a benchmark of the repository")
     ap.add_argument("--version", action="store_true", help="print the package version")
     if not argv or argv[0] not in ("quickstart", "benchmark"):
         args = ap.parse_args(argv)

@@ -13,9 +13,52 @@ import numpy as np
 
 from ._validation import check_codes
 
-__all__ = ["SIDSequences", "pad_histories", "training_windows", "as_plain_sequences"]
+__all__ = ["Histories", "SIDSequences", "catalogue_of", "pad_histories", "training_windows", "as_plain_sequences"]
 
 PAD = -1
+
+
+class Histories(list):
+    """A list of item-id histories that carries the catalogue size.
+
+    :func:`~sksid.model_selection.leave_last_out` returns its parts as ``Histories``, so a
+    recommender (or a tokenizer in a Pipeline) fitted on ``split.X_train`` knows the whole
+    catalogue, including items that occur only in validation or test histories, and
+    ``predict(split.X_test)`` needs no ``n_items=``. Any consumer that does not know about
+    it sees a plain list of 1-D int arrays (slicing returns a plain list).
+
+    Parameters
+    ----------
+    sequences : iterable of 1-D int arrays
+        Histories, oldest first, ids in ``[0, n_items)``.
+    n_items : int
+        Catalogue size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = Histories([np.array([0, 1])], n_items=5)
+    >>> len(h), h.n_items
+    (1, 5)
+    """
+
+    def __init__(self, sequences, n_items):
+        super().__init__(sequences)
+        if not isinstance(n_items, Integral) or isinstance(n_items, (bool, np.bool_)) or n_items < 1:
+            raise ValueError(f"n_items must be a positive int, got {n_items!r}")
+        self.n_items = int(n_items)
+        hi = max((int(np.max(s)) for s in self if np.size(s)), default=-1)
+        if hi >= self.n_items:
+            raise ValueError(f"histories contain item id {hi} but n_items={self.n_items}")
+
+    def __reduce__(self):
+        return (Histories, (list(self), self.n_items))
+
+
+def catalogue_of(X):
+    """The catalogue size ``X`` carries: that of an :class:`SIDSequences` (its coded items) or
+    of :class:`Histories`; None for a plain list."""
+    return X.n_items if isinstance(X, (SIDSequences, Histories)) else None
 
 
 class SIDSequences(list):

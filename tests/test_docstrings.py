@@ -49,6 +49,8 @@ def test_documented_defaults_match_the_signature(cls):
     doc = cls.__doc__
     wrong = []
     for p in _init_params(cls):
+        if p.default is p.empty:  # a required parameter (a Pipeline's steps): no default to state
+            continue
         name = p.name
         line = re.search(rf"^    {name} : (.*)$", doc, re.M).group(1)
         stated = re.search(r"default=(.*)$", line)

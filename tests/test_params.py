@@ -162,7 +162,7 @@ def test_set_params_top_k_after_fit(cls):
 def test_dataframe_input_says_how_to_pass_histories(cls):
     df = pd.DataFrame({"user": [0, 0, 1], "item": [1, 2, 3], "timestamp": [1, 2, 3]})
     est = cls(**TINY) if cls is not MostPopular else cls()
-    with pytest.raises(TypeError, match="X is a DataFrame.*list of 1-D int arrays.*groupby"):
+    with pytest.raises(TypeError, match="X is a DataFrame.*list of 1-D int arrays.*from_interactions"):
         est.fit(df, [0, 1, 2])
 
 
@@ -194,9 +194,12 @@ def test_items_seen_only_at_predict_are_in_the_catalogue(cls):
     rec = cls(n_items=split.n_items, top_k=3, random_state=0, **kw).fit(split.X_train, split.y_train)
     assert rec.n_items_ == 8
     assert rec.predict(split.X_test).shape == (len(split.X_test), 3)
-    # without the catalogue size the never-trained item is unknown: a clear error, as before
+    # without n_items: the split's histories carry the catalogue size
     rec = cls(top_k=3, random_state=0, **kw).fit(split.X_train, split.y_train)
-    with pytest.raises(ValueError, match="unknown item"):
+    assert rec.n_items_ == 8
+    # plain lists carry nothing: the never-trained item is unknown, and the error says what to do
+    rec = cls(top_k=3, random_state=0, **kw).fit(list(split.X_train), split.y_train)
+    with pytest.raises(ValueError, match="unknown item.*n_items="):
         rec.predict(split.X_test)
 
 

@@ -5,6 +5,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from .._validation import NON_NEGATIVE_INT, POSITIVE_INT, check_sequences
 
@@ -15,10 +16,11 @@ __all__ = ["SequenceDataset", "k_core_filter"]
 class SequenceDataset:
     """Chronological interaction sequences plus item side information.
 
-    Every loader in :mod:`sksid.datasets` returns one. Item ids are contiguous,
-    ``0 .. n_items - 1``; the original ids are kept in :attr:`raw_item_ids`. Users are
-    numbered by their position in :attr:`sequences` (original ids in
-    :attr:`raw_user_ids`).
+    Every loader in :mod:`sksid.datasets` and :func:`~sksid.datasets.from_interactions`
+    return one. Item ids are contiguous, ``0 .. n_items - 1``; the original ids are kept in
+    :attr:`raw_item_ids`, and :meth:`encode` / :meth:`decode` translate raw-id histories to
+    indices and recommended indices back to raw ids. Users are numbered by their position
+    in :attr:`sequences` (original ids in :attr:`raw_user_ids`).
 
     Attributes
     ----------
@@ -58,6 +60,8 @@ class SequenceDataset:
     ...     name="toy")
     >>> ds.n_interactions
     3
+    >>> [h.tolist() for h in ds.encode([["i1", "i0"]])], ds.decode([[1, -1]]).tolist()
+    ([[1, 0]], [['i1', -1]])
     """
 
     sequences: list
@@ -84,6 +88,58 @@ class SequenceDataset:
     def n_interactions(self) -> int:
         """Total number of interactions."""
         return int(sum(len(s) for s in self.sequences))
+
+    def encode(self, histories, unknown: str = "error") -> list:
+        """Raw-id histories (lists of raw item ids, oldest first) as dataset indices, the
+        input of ``fit`` / ``predict`` / ``recommend``.
+
+        Parameters
+        ----------
+        histories : iterable of iterables of raw item ids
+        unknown : {"error", "drop"}, default="error"
+            A raw id that is not an item of the dataset raises (naming it), or is dropped
+            from its history (new items the models cannot score).
+
+        Returns
+        -------
+        list of ndarray of int64
+        """
+        if unknown not in ("error", "drop"):
+            raise ValueError(f"unknown must be 'error' or 'drop', got {unknown!r}")
+        if isinstance(histories, (str, bytes)) or not hasattr(histories, "__iter__"):
+            raise TypeError("histories must be a list of raw-id histories, e.g. [['tea', 'jam']]")
+        index = pd.Index(self.raw_item_ids)
+        out = []
+        for h in histories:
+            h = [h] if isinstance(h, (str, bytes)) else list(h)
+            pos = index.get_indexer(h) if h else np.zeros(0, dtype=np.int64)
+            if (pos < 0).any():
+                if unknown == "error":
+                    bad = [x for x, p in zip(h, pos) if p < 0][:5]
+                    raise ValueError(
+                        f"raw item id(s) {bad} are not items of dataset {self.name!r} (its ids look "
+                        f"like {self.raw_item_ids[:3].tolist()}); use the same id type, or "
+                        "encode(..., unknown='drop') to leave new items out")
+                pos = pos[pos >= 0]
+            out.append(np.asarray(pos, dtype=np.int64))
+        return out
+
+    def decode(self, ids) -> np.ndarray:
+        """Raw item ids of dataset indices (any shape, e.g. ``predict``'s output); the -1
+        padding of ``exclude_seen`` stays -1.
+
+        Returns
+        -------
+        ndarray of object, same shape as ``ids``
+        """
+        ids = np.asarray(ids)
+        if ids.dtype.kind not in "iu":
+            raise ValueError(f"ids must be integer dataset indices, got dtype {ids.dtype}")
+        if ids.size and (ids.max() >= self.n_items or ids.min() < -1):
+            raise ValueError(f"ids must lie in [0, {self.n_items}) (or be -1), got "
+                             f"[{ids.min()}, {ids.max()}]")
+        out = np.asarray(self.raw_item_ids, dtype=object)[np.clip(ids, 0, None)]
+        return np.where(ids == -1, -1, out).astype(object)
 
     def __repr__(self) -> str:
         return (f"SequenceDataset(name={self.name!r}, n_users={self.n_users}, "

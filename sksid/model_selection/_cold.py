@@ -165,6 +165,6 @@ def cold_item_split(sequences, cold_fraction: float = 0.1, max_len: int = 20, ra
     if not users:
         raise ValueError("no sequence keeps at least 3 interactions once the cold items are removed; "
                          "nothing to split")
-    parts = _parts(kept, max_len)
+    parts = _parts(kept, max_len, n_items)
     return ColdItemSplit(**parts, max_len=max_len, users=np.asarray(users, dtype=np.int64), n_items=n_items,
                          cold_items=cold, test_cold=is_cold[parts["y_test"]], cold_fraction=float(cold_fraction))

@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 
 from .._validation import POSITIVE_INT, check_sequences
+from ..sequences import Histories
 
 __all__ = ["LeaveLastOutSplit", "LeaveLastOutCV", "leave_last_out", "train_item_counts"]
 
@@ -66,9 +67,14 @@ class LeaveLastOutCV(BaseCrossValidator):
 class LeaveLastOutSplit:
     """The three leave-last-out parts, one row per kept user (same order in every part).
 
+    ``X_train``, ``X_valid`` and ``X_test`` are :class:`~sksid.sequences.Histories`: lists
+    that carry ``n_items``, so ``fit(split.X_train, split.y_train)`` (a recommender alone or
+    a tokenizer -> recommender Pipeline) fits the whole catalogue and
+    ``predict(split.X_test)`` accepts items that occur only in validation or test histories.
+
     Attributes
     ----------
-    X_train : list of ndarray of int64
+    X_train : Histories (list of ndarray of int64)
         ``s[:-3]``, the **full, uncapped** training history. Models train on every
         prefix of it (and slice their own ``max_len`` windows), with ``y_train`` as the
         target after the last one. It is empty when ``len(s) == 3``: the row is kept,
@@ -76,11 +82,11 @@ class LeaveLastOutSplit:
         cold start.
     y_train : ndarray of int64
         ``s[-3]``.
-    X_valid : list of ndarray of int64
+    X_valid : Histories
         ``s[:-2][-max_len:]``.
     y_valid : ndarray of int64
         ``s[-2]``.
-    X_test : list of ndarray of int64
+    X_test : Histories
         ``s[:-1][-max_len:]``.
     y_test : ndarray of int64
         ``s[-1]``.
@@ -88,11 +94,9 @@ class LeaveLastOutSplit:
         History cap used for validation and test histories.
     users : ndarray of int64
         Position of each row's user in the input sequences.
-    n_items : int or None
+    n_items : int
         Catalogue size: the dataset's (or ``leave_last_out(..., n_items=)``), else the
-        largest id in the sequences + 1. Pass it to a recommender
-        (``MostPopular(n_items=split.n_items)``) so items that occur only in validation or
-        test histories are part of the fitted catalogue.
+        largest id in the sequences + 1; carried by the three history parts.
     """
 
     X_train: list
@@ -182,8 +186,8 @@ def leave_last_out(sequences, max_len: int = 20, *, n_items: int | None = None) 
                       f"(kept {len(users)})", UserWarning, stacklevel=2)
     if len(users) == 0:
         raise ValueError("no sequence has at least 3 interactions; nothing to split")
-    return LeaveLastOutSplit(**_parts([seqs[u] for u in users], max_len), max_len=max_len, users=users,
-                             n_items=n_items)
+    return LeaveLastOutSplit(**_parts([seqs[u] for u in users], max_len, n_items), max_len=max_len,
+                             users=users, n_items=n_items)
 
 
 def _check_split_input(sequences, max_len, n_items):
@@ -200,14 +204,14 @@ def _check_split_input(sequences, max_len, n_items):
     return seqs, int(max_len), n_items
 
 
-def _parts(kept, max_len):
-    """The six leave-last-out parts of sequences of at least 3 items."""
+def _parts(kept, max_len, n_items):
+    """The six leave-last-out parts of sequences of at least 3 items (histories carry ``n_items``)."""
     return dict(
-        X_train=[s[:-3].copy() for s in kept],
+        X_train=Histories([s[:-3].copy() for s in kept], n_items),
         y_train=np.array([s[-3] for s in kept], dtype=np.int64),
-        X_valid=[s[:-2][-max_len:].copy() for s in kept],
+        X_valid=Histories([s[:-2][-max_len:].copy() for s in kept], n_items),
         y_valid=np.array([s[-2] for s in kept], dtype=np.int64),
-        X_test=[s[:-1][-max_len:].copy() for s in kept],
+        X_test=Histories([s[:-1][-max_len:].copy() for s in kept], n_items),
         y_test=np.array([s[-1] for s in kept], dtype=np.int64),
     )
 

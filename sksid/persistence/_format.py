@@ -16,13 +16,15 @@ def _estimator_classes() -> dict:
     """The allow-list of estimator classes :func:`sksid.load` may instantiate, by name."""
     from sklearn.pipeline import Pipeline
 
+    from ..pipeline import RecommenderPipeline
     from ..ranker import SIDRanker
     from ..recommenders import (ContentKNN, IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender,
                                  TIGERRecommender)
     from ..tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
 
     classes = (MostPopular, SASRecRecommender, IntRRRecommender, TIGERRecommender, RPGRecommender, ContentKNN,
-               ADCSIDTokenizer, RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer, SIDRanker, Pipeline)
+               ADCSIDTokenizer, RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer, SIDRanker, Pipeline,
+               RecommenderPipeline)
     return {c.__name__: c for c in classes}
 
 

@@ -10,11 +10,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import POSITIVE_INT, TRAINING_CONSTRAINTS, check_sequences
+from .._validation import POSITIVE_INT, TRAINING_CONSTRAINTS, UNKNOWN_ITEMS_HINT, check_sequences
 from ..metrics import _check_k
-from ..sequences import SIDSequences
+from ..sequences import SIDSequences, catalogue_of
 
 __all__ = ["BaseRecommender", "drop_seen", "EXCLUDE_SEEN_DOC"]
+
 
 #: numpydoc entry of ``exclude_seen`` (recommenders that have the parameter)
 EXCLUDE_SEEN_DOC = """    exclude_seen : bool, default=False
@@ -153,7 +154,7 @@ class BaseRecommender(BaseEstimator):
         ids inside the fitted catalogue)."""
         check_is_fitted(self, self._fitted_attr)
         self._check_top_k(self.n_items_)
-        return check_sequences(X, n_items=self.n_items_)
+        return check_sequences(X, n_items=self.n_items_, unknown_hint=UNKNOWN_ITEMS_HINT)
 
     def _top_items(self, X, seqs, k):  # pragma: no cover - abstract
         """``(ids, scores)`` of the ``k`` best items per validated history ``seqs``."""
@@ -174,18 +175,20 @@ class BaseRecommender(BaseEstimator):
 
     def _catalogue_size(self, X, seqs, y):
         """Catalogue size of a fit: the ``n_items`` parameter, else the coded catalogue of
-        an ``SIDSequences``, else the largest id in ``X``/``y`` + 1. Ids outside it raise;
+        an ``SIDSequences``, else the catalogue size of :class:`~sksid.sequences.Histories`
+        (``leave_last_out``'s parts), else the largest id in ``X``/``y`` + 1. Ids outside it raise;
         items of the catalogue that training never saw are legal at predict time."""
         given = getattr(self, "n_items", None)
-        coded = X.n_items if isinstance(X, SIDSequences) else None
-        if coded is not None:
-            return self._check_n_items_matches_codes(coded)
-        if given is None:
+        if isinstance(X, SIDSequences):
+            return self._check_n_items_matches_codes(X.n_items)
+        carried = catalogue_of(X)  # Histories: the split's catalogue
+        if given is None and carried is None:
             return _infer_n_items(seqs, y)
-        n = int(given)
+        n = int(given) if given is not None else carried
         hi = _max_id(seqs, y)
         if hi >= n:
-            raise ValueError(f"X/y contain item id {hi} but n_items={n}; ids must lie in [0, n_items)")
+            where = f"n_items={n}" if given is not None else f"the histories carry n_items={n}"
+            raise ValueError(f"X/y contain item id {hi} but {where}; ids must lie in [0, n_items)")
         return n
 
     def _check_n_items_matches_codes(self, coded):

@@ -28,7 +28,7 @@ from ..base import fill_docstring
 from ..distributed import rank
 from ..metrics import code_entropy
 from ..nn.beam import disambiguate
-from ..sequences import SIDSequences
+from ..sequences import SIDSequences, catalogue_of
 from ._torch import RECOMMENDER_DOC, TorchSequentialRecommender
 
 __all__ = ["SIDRecommenderBase", "loss_weights", "sid_docstring", "read_codes", "check_codes_at_predict",
@@ -156,6 +156,10 @@ def read_codes(est, X, seqs, y, codes=None, weights=None):
     if sizes is None:  # sizes inferred from the code values: they must be indices
         check_dense_codes(codes)
     n_items = est._check_n_items_matches_codes(codes.shape[0])
+    carried = catalogue_of(X)
+    if carried is not None and carried != n_items:
+        raise ValueError(f"the codes cover {n_items} items but the histories carry a catalogue of "
+                         f"{carried} items (leave_last_out's n_items); code the whole catalogue")
     check_sequences(seqs, n_items=n_items)  # ids inside the coded catalogue
     if y is not None and len(y) and int(np.max(y)) >= n_items:
         raise ValueError(f"y contains item ids >= the number of coded items ({n_items})")

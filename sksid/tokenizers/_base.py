@@ -13,14 +13,14 @@ Input forms (``fit``, ``transform``, ``fit_transform``):
   content modality** named ``"content"`` (no behavioural modality, hence no behavioural
   codes for ADC-SID).
 * **list of item-id histories** (a ``list``/``tuple``/:class:`~sksid.sequences.SIDSequences`
-  or an object array), with ``y`` the next items: the Pipeline path. Behavioural embeddings
+  , an object array or a pandas Series of histories), with ``y`` the next items: the Pipeline path. Behavioural embeddings
   are learned by fitting a clone of ``behavior_estimator`` (default
   :class:`~sksid.recommenders.SASRecRecommender`) on ``(X, y)`` only, joined with the
   content arrays of ``item_features`` (rows = catalogue items), and the catalogue is
   quantised. ``transform(histories)`` returns ``SIDSequences(X, codes=, weights=,
   codebook_sizes=)``.
 * **interaction frame** (a DataFrame with ``user_id`` and ``item_id`` columns, optional
-  ``timestamp``), with ``y`` the 0/1 labels: the CTR-ranking Pipeline path. The positive
+  ``timestamp``), with ``y`` the 0/1 labels (required): the CTR-ranking Pipeline path. The positive
   rows, in time order, become one history per user
   (:func:`sksid.interactions.interactions_to_histories`) and the tokenizer fits on those
   as above; the catalogue is ``item_features``' rows, else ``n_items``, else one more
@@ -52,6 +52,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import (
     POSITIVE_INT,
     TRAINING_CONSTRAINTS,
+    UNKNOWN_ITEMS_HINT,
     StrictInterval,
     check_random_state_seed,
     check_sequences,
@@ -61,7 +62,7 @@ from .._validation import (
 from ..base import fill_docstring
 from ..behavior import fit_behavior_model
 from ..interactions import SIDInteractions, check_interactions, interactions_to_histories, is_interaction_frame
-from ..sequences import SIDSequences
+from ..sequences import SIDSequences, catalogue_of
 from ..training import torch_seed
 from ._input import FeatureInputMixin, feature_rows, is_histories, take_rows
 
@@ -90,7 +91,8 @@ TOKENIZER_IO_DOC = """    modality_dims : dict or list of (name, dim), optional
         Behaviour model for histories input (needs ``item_embeddings_``); default
         ``SASRecRecommender(random_state=..., device=device)``. Cloned, fitted on (X, y) only.
     n_items : int, optional
-        Catalogue size on histories input without ``item_features`` (else inferred).
+        Catalogue size on histories input without ``item_features``; None: that of
+        :class:`~sksid.sequences.Histories` (``leave_last_out``'s parts), else inferred.
 """
 TOKENIZER_DOC += TOKENIZER_IO_DOC
 
@@ -178,12 +180,17 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
                                  f"{self.behavior_modality!r}: it is learned from X, y")
             content = self._parse_features(item_features, reset=True)
         hi = max(max((int(s.max()) for s in seqs if s.size), default=-1), int(y.max()) if y.size else -1)
+        carried = catalogue_of(X)  # Histories (leave_last_out's parts): the split's catalogue
         if content:
             n_items = next(iter(content.values())).shape[0]
+            if carried is not None and carried > n_items:
+                raise ValueError(f"item_features have {n_items} rows but the histories carry a "
+                                 f"catalogue of {carried} items; give one feature row per item "
+                                 "of the dataset (sksid.features.item_features(dataset))")
         elif self.n_items is not None:
             n_items = int(self.n_items)
         else:
-            n_items = max(hi + 1, n_items_seen)
+            n_items = max(hi + 1, n_items_seen, carried or 0)
         if max(hi + 1, n_items_seen) > n_items:
             hi = max(hi, n_items_seen - 1)
             raise ValueError(f"X/y contain item id {hi} but the catalogue has {n_items} items")
@@ -234,6 +241,14 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
         for attr in ("behavior_estimator_", "item_popularity_", "item_embeddings_", "_column_groups_"):
             self.__dict__.pop(attr, None)
         if is_interaction_frame(X):
+            if y is None:  # the CTR path needs labels; next-item recommenders need histories
+                raise ValueError(
+                    "X is a DataFrame of interaction rows but y is None. For CTR ranking "
+                    "(tokenizer -> SIDRanker) pass y, the 0/1 label of each row. For next-item "
+                    "recommendation (tokenizer -> IntRR / TIGER / RPG) pass histories: ds = "
+                    "sksid.datasets.from_interactions(df, user_col=..., item_col=..., time_col=...), "
+                    "split = sksid.model_selection.leave_last_out(ds), then fit(split.X_train, "
+                    "split.y_train).")
             hist, nxt, n_seen = interactions_to_histories(X, y)
             raw = self._features_from_histories(hist, nxt, item_features, seed, n_items_seen=n_seen)
             self.input_kind_ = "interactions"
@@ -318,7 +333,7 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
             return SIDInteractions(frame, codes=self.codes_, weights=self.weights_,
                                    codebook_sizes=self.codebook_sizes_)
         if is_histories(X):
-            seqs = check_sequences(X, n_items=self.n_items_)
+            seqs = check_sequences(X, n_items=self.n_items_, unknown_hint=UNKNOWN_ITEMS_HINT)
             return SIDSequences(seqs, codes=self.codes_, weights=self.weights_,
                                 codebook_sizes=self.codebook_sizes_,
                                 item_embeddings=getattr(self, "item_embeddings_", None))

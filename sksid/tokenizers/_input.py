@@ -17,8 +17,11 @@ DEFAULT_MODALITY = "content"
 
 
 def is_histories(X) -> bool:
+    """A list / tuple of histories, a 1-D object array of them, or a pandas Series of them."""
     if isinstance(X, (list, tuple)):
         return True
+    if hasattr(X, "index") and hasattr(X, "to_numpy") and not hasattr(X, "columns"):  # a Series
+        X = X.to_numpy()
     return isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1
 
 
