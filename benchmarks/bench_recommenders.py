@@ -13,8 +13,9 @@
 Rows (``--rows``, comma list; default: all of them):
 
 * ``mostpop``, ``sasrec``
-* ``<model>:<codes>[:<variant>...]`` with model ``intrr`` or ``tiger``, codes ``rqvae``,
-  ``rqkmeans``, ``opq`` or ``adcsid``, and optional variants (several combine, left to
+* ``<model>:<codes>[:<variant>...]`` with model ``intrr``, ``tiger`` or ``rpg``, codes ``rqvae``,
+  ``rqkmeans``, ``opq`` or ``adcsid`` (3 levels of K on text + category + SASRec items) or
+  ``opq32`` (RPG's setting: OPQ of the MiniLM text alone, 32 sub-codes of 256), and optional variants (several combine, left to
   right: ``intrr:adcsid:noweights:nouid``): ``noweights``
   (``code_weights=False``), ``weights`` (``code_weights=True``), ``previous`` (IntRR
   conditioned on the previous level only, the authors' reference), ``noleaf`` (TIGER's
@@ -26,10 +27,17 @@ Rows (``--rows``, comma list; default: all of them):
   same codes took, recorded in an earlier row of the same seed) or ``lr1e-3`` (IntRR at
   the learning rate it had before its default moved to 2e-3), or ``<parameter>=<value>``
   (one estimator parameter, the value read as JSON: ``intrr:adcsid:dropout=0.3``).
-* ``<row>+exact`` / ``<row>+beam``: no training; the fitted model of ``<row>`` (saved under
-  the seed's cache folder when that row ran) predicting with ``decoding="exact"`` (every
-  catalogue item scored by its summed level log-probabilities) or ``"beam"``, so the two
-  decodings are compared on the same fit.
+* ``<row>+exact`` / ``<row>+beam`` / ``<row>+graph``: no training; the fitted model of
+  ``<row>`` (saved under the seed's cache folder when that row ran) predicting with
+  ``decoding="exact"`` (every catalogue item scored by its summed level log-probabilities),
+  ``"beam"`` or, for RPG, ``"graph"`` (its item graph built on the fitted model), so the
+  decodings are compared on the same fit. ``<row>+unseen``: the same, with
+  ``exclude_seen=True`` (the user's history items leave the ranking, as RecBole's and
+  RecTools' full-ranking evaluations do).
+
+``--history 50`` splits with histories of up to 50 items and gives every model
+``max_len=50`` (RPG's and eSASRec's setting on Beauty); its rows keep their own setting,
+cache folder and page (``--page``).
 
 Hand-written sections that belong under the table (runs made outside this script, with
 their provenance) live in ``recommenders_<dataset>_notes.md`` and are appended to the
@@ -82,12 +90,15 @@ from _common import (cache_root, is_setting, mean_sd, parse_setting, parse_setti
 
 from sksid.metrics import ranking_report  # noqa: E402
 from sksid.model_selection import leave_last_out, train_item_counts  # noqa: E402
-from sksid.recommenders import IntRRRecommender, MostPopular, SASRecRecommender, TIGERRecommender  # noqa: E402
+from sksid.recommenders import (IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender,  # noqa: E402
+                                TIGERRecommender)
 
 BEAMS = (10, 20, 50)
 KS = (5, 10, 20, 50)
-TOKENIZERS = ("rqvae", "rqkmeans", "opq", "adcsid")
-MODELS = ("intrr", "tiger")
+TOKENIZERS = ("rqvae", "rqkmeans", "opq", "adcsid", "opq32")
+MODELS = ("intrr", "tiger", "rpg")
+# tokenizers that read the MiniLM text only (RPG's setting: OPQ of the text embedding), no behaviour model
+TEXT_ONLY = ("opq32",)
 # named variants that set estimator parameters (their names are the stored row labels)
 VARIANT_PARAMS = {
     "noweights": {"code_weights": False},
@@ -103,16 +114,18 @@ VARIANT_PARAMS = {
 INTRR_ONLY = ("previous", "uid", "nouid")  # TIGER has no RAN conditioning and no UID head
 WALL_CLOCK = ("budget", "time")  # variants that train to a wall-clock budget, in one sitting
 VARIANTS = ("", *VARIANT_PARAMS, *WALL_CLOCK)
-DECODINGS = ("exact", "beam", "unseen")  # "<row>+exact": the saved model of <row>, decoded exactly
+DECODINGS = ("exact", "beam", "unseen", "graph")  # "<row>+exact": the saved model of <row>, decoded exactly
 # what each "+<suffix>" changes on the saved model before it predicts again
-REDECODE_PARAMS = {"exact": {"decoding": "exact"}, "beam": {"decoding": "beam"}, "unseen": {"exclude_seen": True}}
+REDECODE_PARAMS = {"exact": {"decoding": "exact"}, "beam": {"decoding": "beam"}, "unseen": {"exclude_seen": True},
+                   "graph": {"decoding": "graph"}}
 HISTORY = 20  # the main tables' history cap (the ADC-SID paper's); --history 50 is RPG's
 BUDGET_S = 900  # the ":budget" rows: a 15-minute wall-clock budget
 # Early-stopping patience of the SID rows when --patience is not given: the benchmark's own
 # fixed rule, so rows fitted in different sittings compare. It was the package default of
 # IntRR and TIGER when these tables were started; the default moved to 15 on 2026-12-06.
 BENCH_SID_PATIENCE = 10
-TOK_NAMES = {"rqvae": "RQ-VAE", "rqkmeans": "RQ-KMeans", "opq": "OPQ", "adcsid": "ADC-SID"}
+TOK_NAMES = {"rqvae": "RQ-VAE", "rqkmeans": "RQ-KMeans", "opq": "OPQ", "adcsid": "ADC-SID",
+             "opq32": "OPQ 32×256 (text)"}
 
 
 # RecBole 1.2.1's SASRec: post-norm blocks, N(0, 0.02) initialisation, dropout 0.5
@@ -121,7 +134,7 @@ SASREC_RECBOLE = "sasrec:norm_first=false:init_std=0.02:dropout=0.5"
 
 def all_rows():
     rows = ["mostpop", "sasrec", SASREC_RECBOLE]
-    for tok in TOKENIZERS:
+    for tok in TOKENIZERS[:4]:
         rows += [f"tiger:{tok}", f"intrr:{tok}"]
     rows += ["intrr:adcsid:noweights", "intrr:adcsid:weights", "tiger:adcsid:noweights",
              "tiger:adcsid:weights", "intrr:adcsid:previous", "intrr:rqvae:time", "intrr:adcsid:time"]
@@ -243,6 +256,8 @@ def make_tokenizer(name, K, seed, device):
         return ADCSIDTokenizer(device=device, **kw)
     if name == "rqvae":
         return RQVAETokenizer(n_levels=3, device=device, **kw)
+    if name == "opq32":  # RPG's setting: 32 sub-codes of 256 entries
+        return OPQTokenizer(codebook_size=256, n_levels=32, random_state=seed)
     if name == "rqkmeans":
         return RQKMeansTokenizer(n_levels=3, **kw)
     return OPQTokenizer(n_levels=3, **kw)
@@ -254,9 +269,12 @@ def codes_for(ctx, tok, seed):
     if path.exists():
         z = np.load(path, allow_pickle=False)
         return z["codes"], z["weights"], json.loads(str(z["info"]))
-    sas, _ = behaviour_model(ctx, seed)
-    X = dict(ctx["feats"]())
-    X["collab"] = np.asarray(sas.item_embeddings_, np.float32)
+    if tok in TEXT_ONLY:
+        X = {"text": ctx["feats"]()["text"]}
+    else:
+        sas, _ = behaviour_model(ctx, seed)
+        X = dict(ctx["feats"]())
+        X["collab"] = np.asarray(sas.item_embeddings_, np.float32)
     stage(f"fitting tokenizer {tok} seed {seed} (codes cached in {path.name})")
     t0 = time.perf_counter()
     est = make_tokenizer(tok, ctx["K"], seed, ctx["device"])
@@ -412,6 +430,8 @@ def redecode_row(ctx, row, seed, store):
         return None
     rec = joblib.load(path)
     rec.set_params(**REDECODE_PARAMS[dec])
+    if dec == "graph":  # RPG: the item graph of the fitted model
+        rec.build_graph()
     return evaluate(ctx, row, seed, store, rec, ref["fit_s"],
                     dict(decoding={"exact": "exact", "beam": "beam 50"}.get(dec, ref.get("decoding")),
                          codes_L=ref.get("codes_L"),
@@ -423,7 +443,7 @@ def stopping_kwargs(ctx, model):
     flags where given, else each estimator's default, except the SID models' patience, which
     stays the benchmark's fixed ``BENCH_SID_PATIENCE`` (SASRec keeps its default, 5)."""
     kw = {k: ctx[k] for k in ("max_epochs", "patience") if ctx.get(k) is not None}
-    if model in ("intrr", "tiger"):
+    if model in MODELS:
         kw.setdefault("patience", BENCH_SID_PATIENCE)
     return kw
 
@@ -477,12 +497,16 @@ def run_row(ctx, row, seed, store):
                 kw["max_epochs"] = 1000
                 kw["patience"] = 1000
                 extra["time_budget_s"] = kw["max_time"]
-        cls = IntRRRecommender if model == "intrr" else TIGERRecommender
+        cls = {"intrr": IntRRRecommender, "tiger": TIGERRecommender, "rpg": RPGRecommender}[model]
+        if model == "rpg":  # no beam over a trie, no importance weights
+            kw.pop("beam_width")
         rec = cls(**kw)
         if "time" in parts and "max_time" not in rec.get_params():
             raise SystemExit("this version of the recommenders has no max_time parameter")
         fit_args = (split.X_train, split.y_train)
-        fit_kw = dict(eval_set=(split.X_valid, split.y_valid), codes=codes, weights=weights)
+        fit_kw = dict(eval_set=(split.X_valid, split.y_valid), codes=codes)
+        if model != "rpg":
+            fit_kw["weights"] = weights
         wall_clock = bool(set(WALL_CLOCK) & set(parts))
         stage(f"fitting {row} seed {seed} (epoch cap {rec.max_epochs}, patience {rec.patience}, "
               + (f"time budget {rec.max_time:.0f} s, one sitting" if wall_clock
@@ -493,8 +517,11 @@ def run_row(ctx, row, seed, store):
             fit_s = time.perf_counter() - t0
         else:
             fit_s = fit_row_resumable(ctx, row, seed, rec, extra, *fit_args, **fit_kw)
-        extra.update(decoding="exact" if rec._decodes_exactly(rec.net_.module_) else "beam 50",
-                     tokens_per_seq=rec.max_len * rec.tokens_per_item_, backbone=rec.backbone_)
+        if model == "rpg":
+            extra.update(decoding=rec.decoding, tokens_per_seq=rec.max_len)
+        else:
+            extra.update(decoding="exact" if rec._decodes_exactly(rec.net_.module_) else "beam 50",
+                         tokens_per_seq=rec.max_len * rec.tokens_per_item_, backbone=rec.backbone_)
         joblib.dump(rec, model_path(ctx, row, seed))  # for the "<row>+exact" rows
     return evaluate(ctx, row, seed, store, rec, fit_s, extra)
 
@@ -512,7 +539,7 @@ def evaluate(ctx, row, seed, store, rec, fit_s, extra):
            "epochs": getattr(rec, "n_epochs_", None), **extra,
            **{k: rep[k] for k in rep if k.split("@")[0] in ("recall", "ndcg") and
               ("/" not in k or k.startswith("ndcg@10/"))}}
-    if ctx["efficiency"] and model in MODELS:
+    if ctx["efficiency"] and model in ("intrr", "tiger"):
         from sksid.sequences import training_windows
 
         n_win = training_windows(split.X_train, split.y_train, rec.max_len)[0].shape[0]
@@ -534,7 +561,7 @@ def row_label(row):
         if row == SASREC_RECBOLE:
             return name + ", RecBole's layout (norm_first=False, init_std=0.02, dropout=0.5)", "-"
         return name + "".join(f", {part}" for part in variant_parts(variant)), "-"
-    name = {"intrr": "IntRR", "tiger": "TIGER"}[model]
+    name = {"intrr": "IntRR", "tiger": "TIGER", "rpg": "RPG"}[model]
     labels = {"noweights": ", code_weights=False", "weights": ", code_weights=True",
               "previous": ", previous-level conditioning", "noleaf": ", untrained disambiguation code",
               "unconstrained": ", full-codebook softmax", "entropy": ", levels by decreasing entropy",
@@ -544,7 +571,7 @@ def row_label(row):
     extra = "".join(labels.get(part, f", {part}") for part in variant_parts(variant))
     if dec:
         extra += {"exact": ", exact decoding (same fit)", "beam": ", beam 50 (same fit)",
-                  "unseen": ", history items excluded (same fit)"}[dec]
+                  "unseen": ", history items excluded (same fit)", "graph": ", graph decoding (same fit)"}[dec]
     return name + extra, TOK_NAMES[tok]
 
 
