@@ -39,7 +39,8 @@ for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
-exclude_patterns = ["_build", "_templates", "**.ipynb_checkpoints", "api/generated/*.examples"]
+exclude_patterns = ["_build", "results/*_notes.md",  # appended to their page by the benchmark
+                    "_templates", "**.ipynb_checkpoints", "api/generated/*.examples"]
 templates_path = ["_templates"]
 
 nb_execution_mode = "off"  # stored outputs only
