@@ -19,12 +19,9 @@ def cache_root() -> Path:
 
 
 def amazon_path():
-    """Amazon Beauty folder: $SKSID_AMAZON_BEAUTY, else ../shared/data/amazon-beauty if present."""
+    """Amazon Beauty folder: ``$SKSID_AMAZON_BEAUTY`` (None when unset or missing)."""
     env = os.environ.get("SKSID_AMAZON_BEAUTY")
-    if env and Path(env).exists():
-        return Path(env)
-    guess = ROOT.parent / "shared" / "data" / "amazon-beauty"
-    return guess if guess.exists() else None
+    return Path(env) if env and Path(env).exists() else None
 
 
 def load_dataset(name: str):

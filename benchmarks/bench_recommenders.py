@@ -612,7 +612,7 @@ def report(store, ctx):
                          f"{present} (pass the same --epochs/--patience as the runs)")
     check_page(ctx)
     order = [r for r in all_rows()] + sorted({r["row"] for r in rows} - set(all_rows()))
-    table, eff = [], []
+    table, eff, superseded = [], [], 0
     for row in order:
         runs = [r for r in rows if r["row"] == row]
         if not runs:
@@ -620,6 +620,9 @@ def report(store, ctx):
         by_seed = {r["seed"]: r for r in runs}  # the last run of each seed
         runs = [by_seed[s] for s in sorted(by_seed)]
         name, codes = row_label(row)
+        if is_superseded(name):  # an earlier default: the .jsonl keeps it, the page shows today's
+            superseded += 1
+            continue
         line = {"model": name, "codes": codes, "seeds": len(runs)}
         for metric in ("recall", "ndcg"):
             for k in KS:
@@ -643,8 +646,9 @@ def report(store, ctx):
         "",
         f"Command: `python benchmarks/bench_recommenders.py --dataset {ctx['dataset']}{budget_flags(ctx)} "
         + (f"--page {ctx['page']} " if ctx.get("page") else "") + "--seeds 0,1,2` "
-        f"(rows appended over several sittings; raw runs in `recommenders_{ctx['dataset']}.jsonl`).",
-        "Machine(s): " + "; ".join(machines) + ".",
+        f"(raw runs in `recommenders_{ctx['dataset']}.jsonl`).",
+        "Machine(s): " + "; ".join(machines) + ". Date of the latest row: "
+        + max((r.get("finished", "") for r in rows), default="") + ".",
         f"Split: leave-last-out, history ≤ {ctx['history']}, {split.n_users} users, {ctx['n_items']} items; full "
         f"ranking. Setting: {config}.",
         "Every model: the package defaults (on CPU the small backbone), epoch cap "
@@ -652,13 +656,13 @@ def report(store, ctx):
         "equal-epoch budget; "
         + (f"patience {ctx['patience']} for every model" if ctx["patience"]
            else f"SASRec patience 5, SID models {BENCH_SID_PATIENCE}: the benchmark's fixed rule, "
-                "the package default of IntRR and TIGER until 2026-12-06 and 15 since")
+                "fixed here whatever the package default")
         + ").  Cells: mean ± sd over the seeds run (one value: one seed). "
         "SID codes: text (MiniLM) + category + the same seed's SASRec item table; "
         f"K = {ctx['K']}. SID models use the package defaults (prefix-conditioned RAN, learned "
         "leaf, IntRR's UID head on, exact decoding where the trie is small or, for IntRR with "
-        "the UID head on, up to 65,536 items, else beam 50). Rows marked `uid_weight=0` ran "
-        "when the UID head was off by default.",
+        "the UID head on, up to 65,536 items, else beam 50)."
+        + (f" {superseded} rows of earlier defaults stay in the `.jsonl` only." if superseded else ""),
         "",
         markdown_table(table),
         "",
@@ -679,6 +683,11 @@ def report(store, ctx):
     except Exception as exc:  # noqa: BLE001 - the table is the result; the plot is a view of it
         print(f"[plot] skipped: {exc!r}")
     return path
+
+
+def is_superseded(label):
+    """A row of an earlier default (its label says so): kept in the raw runs, not on the page."""
+    return "the default before" in label or "the earlier default" in label
 
 
 def plot(table, path, dataset):

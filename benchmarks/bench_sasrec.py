@@ -1,4 +1,4 @@
-"""SASRec vs MostPopular, leave-last-out, full ranking (issue: foundation).
+"""SASRec vs MostPopular, leave-last-out, full ranking.
 
     python benchmarks/bench_sasrec.py --dataset movielens   # ~3 min on 2 CPU cores
 

@@ -532,6 +532,16 @@ def notebook(name):
     return nb
 
 
+def strip_stderr(nb):
+    """Drop the stored stderr streams (progress bars, library warnings that name the machine's
+    paths): the stored outputs are the results a reader should see."""
+    for cell in nb.cells:
+        if cell.get("outputs"):
+            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream"
+                                                              and o.get("name") == "stderr")]
+    return nb
+
+
 def build(name, execute=False, timeout=3600):
     """Write notebooks/NAME.ipynb; with ``execute``, run it (full settings) and keep the outputs."""
     nb = notebook(name)
@@ -540,6 +550,7 @@ def build(name, execute=False, timeout=3600):
         import nbclient
         nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(HERE)}}).execute()
+        strip_stderr(nb)
     nbf.write(nb, path)
     return path
 

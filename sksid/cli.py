@@ -50,7 +50,12 @@ def _summary(path):
     """First line of a benchmark script's module docstring."""
     import ast
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    return _plain(doc.strip().splitlines()[0]) if doc.strip() else ""
+
+
+def _plain(text):
+    """Docstring text as a terminal shows it: without reStructuredText's literal markers."""
+    return text.replace("``", "")
 
 
 def _benchmark(argv):
@@ -95,7 +100,7 @@ def main(argv=None):
     """Entry point of the ``sksid`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(
-        prog="sksid", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="sksid", description=_plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("command", nargs="?", choices=["quickstart", "benchmark"],
                     help="quickstart: the ADC-SID + IntRR pipeline against SASRec and MostPopular "
                          "on the bundled MovieLens-100k or your CSV (--data); benchmark: a benchmark of the repository")

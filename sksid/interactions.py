@@ -163,7 +163,7 @@ def interactions_to_histories(X, y=None, **columns) -> tuple[list, np.ndarray, i
     histories : list of ndarray of int64
     next_items : ndarray of int64
     n_items_seen : int
-        ``1 + `` the largest item id among **all** rows (positive or not).
+        One more than the largest item id among **all** rows (positive or not).
 
     Examples
     --------

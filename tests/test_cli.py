@@ -12,6 +12,7 @@ def test_no_command_prints_help(capsys):
     assert main([]) == 0
     out = capsys.readouterr().out
     assert "quickstart" in out and "benchmark" in out
+    assert "``" not in out  # reStructuredText markers are for the docs site, not the terminal
 
 
 def test_version(capsys):
@@ -27,6 +28,7 @@ def test_benchmark_list_names_every_script(capsys):
     expected = {p.stem[len("bench_"):] for p in find_benchmarks().glob("bench_*.py")}
     assert expected <= names and "recommenders" in names
     assert "Recommenders side by side" in out  # each with its docstring's first line
+    assert "``" not in out and "issue" not in out  # what each measures, not where it came from
 
 
 def test_benchmark_passes_its_arguments_to_the_script(capsys):

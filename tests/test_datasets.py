@@ -72,7 +72,7 @@ def test_movielens_chronological_and_stable(ml100k):
         ts = expected["ts"].to_numpy()
         assert np.all(np.diff(ts) >= 0)
         n_tied_users += int(len(np.unique(ts[-3:])) < 3)
-    assert n_tied_users == 599  # DESIGN §3: ties among the last three items
+    assert n_tied_users == 599  # ties among the last three items (docs/protocol.md: ties keep file order)
 
 
 @needs_recbole
@@ -205,10 +205,8 @@ def test_dataset_container_checks():
 # ------------------------------------------------------------------ Amazon Beauty (real data)
 def _beauty_dir():
     env = os.environ.get("SKSID_AMAZON_BEAUTY")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data" / "amazon-beauty"]:
-        if (cand / "Beauty.inter.json").is_file():
-            return cand
-    return None
+    cand = Path(env) if env else None
+    return cand if cand is not None and (cand / "Beauty.inter.json").is_file() else None
 
 
 @pytest.mark.slow

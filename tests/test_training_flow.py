@@ -191,3 +191,14 @@ def test_callbacks_parameter_survives_a_fit_unchanged(flow_module):
     est.fit(*args, **kw)
     assert est.callbacks[0][1] is before and not hasattr(before, "initialized_")
     assert isinstance(before, GradientNormClipping)
+
+
+@pytest.mark.parametrize("name", ("sasrec", "adcsid"))
+def test_a_verbose_fit_names_the_model_before_its_epoch_table(flow_module, name, capsys):
+    """In a pipeline three models train one after another (SASRec, the tokenizer, IntRR):
+    each epoch table is preceded by a line that says which."""
+    est, args, kw = flow_module.make(name, max_epochs=1, verbose=1)
+    est.fit(*args, **kw)
+    out = capsys.readouterr().out
+    header = out.index(f"{type(est).__name__}: training")
+    assert header < out.index("train_loss")

@@ -109,10 +109,14 @@ class IntRRRecommender(SIDRecommenderBase):
     Attributes
     ----------
     net_ : sksid.training.SIDNet (``net_.module_`` is a :class:`~sksid.nn.intrr.IntRRModule`)
-    codes_, weights_, codebook_sizes_ : disambiguated SIDs used by the model (``weights_``: the
-        per-level loss weights); importance_weights_ : the tokenizer's weights, generation order
+    codes_, weights_, codebook_sizes_
+        The disambiguated SIDs used by the model (``weights_``: the per-level loss weights).
+    importance_weights_ : ndarray
+        The tokenizer's weights, in generation order.
     code_length_ : int, SID length as given at fit
-    backbone_ : dict, the backbone sizes that ran; backbone_size_ : {"reference", "small"}
+    backbone_ : dict
+        The backbone sizes that ran.
+    backbone_size_ : {"reference", "small"}
     n_colliding_items_ : int
     n_items_, n_epochs_, history_, item_popularity_, popular_items_, device_
 

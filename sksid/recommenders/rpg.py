@@ -100,7 +100,9 @@ class RPGRecommender(TorchSequentialRecommender):
     Attributes
     ----------
     net_ : sksid.training.SIDNet (``net_.module_`` is a :class:`~sksid.nn.rpg.RPGModule`)
-    codes_ : ndarray of shape (n_items, m), the sub-codes; codebook_sizes_ : tuple of m ints
+    codes_ : ndarray of shape (n_items, m)
+        The sub-codes.
+    codebook_sizes_ : tuple of m ints
     code_length_ : int, m
     neighbors_ : ndarray of shape (n_items, graph_neighbors) or None
         The decoding graph (``decoding="graph"``; :meth:`build_graph` builds it for a model

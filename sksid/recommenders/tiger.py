@@ -60,8 +60,12 @@ class TIGERRecommender(SIDRecommenderBase):
     ----------
     net_ : sksid.training.SIDNet (``net_.module_`` is a :class:`~sksid.nn.tiger.TIGERModule`)
     codes_, weights_, codebook_sizes_, code_length_, n_colliding_items_
-        (``weights_``: the per-level loss weights); importance_weights_ : the tokenizer's weights
-    backbone_ : dict, the backbone sizes that ran; backbone_size_ : {"reference", "small"}
+        The SIDs used by the model (``weights_``: the per-level loss weights).
+    importance_weights_ : ndarray
+        The tokenizer's weights.
+    backbone_ : dict
+        The backbone sizes that ran.
+    backbone_size_ : {"reference", "small"}
     n_items_, n_epochs_, history_, item_popularity_, popular_items_, device_
 
     Examples

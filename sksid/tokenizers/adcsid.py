@@ -134,26 +134,26 @@ class ADCSIDTokenizer(ReliabilityMixin, TorchTokenizer):
 
     Attributes
     ----------
-    codes_ : ndarray (n_items_, L) int64
-    weights_ : ndarray (n_items_, L) float32
+    codes_ : ndarray (n_items, L) int64
+    weights_ : ndarray (n_items, L) float32
     codebook_sizes_ : tuple of int
     code_layout_ : list of str
         Name of each code position (``"shared_0"``, ``"text_0"``, ``"collab_2"``, ...).
     collisions_ : ndarray of int
         Items whose tuple (without the disambiguating code) is shared with another item.
     collision_rate_, recon_loss_ : float
-    raw_weights_ : ndarray (n_items_, L) float32
+    raw_weights_ : ndarray (n_items, L) float32
         ``weights_`` with the unbounded Eq. 22 gate ``sigma(N_norm) * relu(MLP(e_b) + b)``
         at the behavioural positions (equal to ``weights_`` elsewhere).
-    alignment_strength_ : ndarray (n_items_,)
+    alignment_strength_ : ndarray (n_items,)
         Eq. 17 per training item (ones without behaviour or with the controller off).
-    n_norm_ : ndarray (n_items_,)
+    n_norm_ : ndarray (n_items,)
         Eq. 16 per training item (from ``reliability_``).
     reliability_ : {"norm", "log_count"}
         The reliability signal used (``reliability`` resolved).
     reliability_min_, reliability_max_ : float
         Eq. 15 over the catalogue: min/max of the raw norms or of ``log(1 + count)``.
-    item_counts_ : ndarray (n_items_,) or None
+    item_counts_ : ndarray (n_items,) or None
         Training interaction counts used (``item_counts`` or the histories' counts).
     norm_min_, norm_max_ : float
         Min/max of the raw behavioural norms (whatever ``reliability_``).

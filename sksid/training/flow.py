@@ -252,6 +252,10 @@ class TrainingMixin(SkorchParamsMixin):
         net = self._build_net(module_cls, module_kwargs,
                               self._make_callbacks(monitor, checkpoint, model_callbacks, user_callbacks), seed)
         cap = epoch_cap(self.max_epochs, warn=type(self).__name__)
+        if self.verbose and rank() == 0:  # the epoch table below says which model it follows
+            print(f"{type(self).__name__}: training {module_cls.__name__} on {self.device_}, up to {cap} "
+                  "epochs" + (f", early stopping on {monitor.name}" if monitor is not None and monitor.score
+                              and self.patience is not None else ""), flush=True)
         with torch_seed(seed, self.device_):
             net.initialize()  # the module's initialisation draws as in a fresh fit, also on resume
             if init_module is not None:
