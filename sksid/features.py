@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import math
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -263,7 +264,8 @@ def item_features(dataset, text: bool = True, categories: bool = True, *, batch_
         Include ``"text"``: :func:`embed_text` of ``dataset.item_text`` (n_items, 384).
     categories : bool, default=True
         Include ``"category"``: :func:`encode_categories` of ``dataset.item_categories``.
-        It plays the role of ADC-SID's visual modality (no image model is available).
+        It plays the role of ADC-SID's visual modality (no image model is available). A
+        dataset whose items have no category at all gets the text alone, with a warning.
     batch_size, cache_dir, show_progress
         Passed to :func:`embed_text`.
     min_count, max_features
@@ -286,8 +288,16 @@ def item_features(dataset, text: bool = True, categories: bool = True, *, batch_
         out["text"] = embed_text(dataset.item_text, batch_size=batch_size, cache_dir=cache_dir,
                                  show_progress=show_progress)
     if categories:
-        out["category"], _ = encode_categories(dataset.item_categories, min_count=min_count,
-                                               max_features=max_features)
+        cats, _ = encode_categories(dataset.item_categories, min_count=min_count, max_features=max_features)
+        if cats.shape[1]:
+            out["category"] = cats
+        elif text:  # a dataset without categories: the text alone, said once
+            warnings.warn("item_features: the dataset's items have no categories; the features "
+                          "hold the text only (pass categories=False to silence this)", UserWarning,
+                          stacklevel=2)
+        else:
+            raise ValueError("item_features: the dataset's items have no categories and text=False; "
+                             "give the items categories or pass text=True")
     if not out:
         raise ValueError("item_features: at least one of text=True or categories=True is required")
     return out

@@ -115,3 +115,22 @@ def test_raw_id_recommendations_round_trip():
     assert [h.tolist() for h in ds.encode([["x", "new"]], unknown="drop")] == [[0]]
     with pytest.raises(ValueError, match=r"must lie in \[0, 3\)"):
         ds.decode([[3]])
+
+
+def test_columns_already_named_like_the_index_columns_are_kept_as_original():
+    df = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 2], "item_id": [5, 6, 7, 5, 6, 7],
+                       "u": list("aaabbb"), "i": list("xyzxzy"), "t": range(6)})
+    ds = from_interactions(df, user_col="u", item_col="i", time_col="t")
+    cols = ds.interactions.columns.tolist()
+    assert {"user_id", "item_id", "timestamp", "user_id_original", "item_id_original"} <= set(cols)
+    assert ds.interactions["item_id_original"].tolist() == [5, 6, 7, 5, 6, 7]
+    assert ds.interactions["item_id"].tolist() == [0, 1, 2, 0, 2, 1]
+
+
+def test_item_features_of_a_dataset_without_categories():
+    from sksid.features import item_features
+
+    df = pd.DataFrame({"u": list("aaabbb"), "i": list("xyzxzy"), "t": range(6)})
+    ds = from_interactions(df, user_col="u", item_col="i", time_col="t")
+    with pytest.raises(ValueError, match="no categories"):
+        item_features(ds, text=False)

@@ -125,7 +125,8 @@ def from_interactions(df, *, user_col: str = "user_id", item_col: str = "item_id
         ``item_popularity``, ``raw_item_ids`` / ``raw_user_ids`` as for the bundled
         loaders; ``interactions`` holds the kept rows in ``df``'s order with ``user_id`` and
         ``item_id`` as dataset indices (``timestamp`` from ``time_col``; the other columns
-        of ``df``, except those named by ``item_text`` / ``item_categories``, unchanged).
+        of ``df``, except those named by ``item_text`` / ``item_categories``, unchanged; one
+        that already bore one of those three names keeps its values as ``<name>_original``).
 
     Raises
     ------
@@ -190,8 +191,10 @@ def from_interactions(df, *, user_col: str = "user_id", item_col: str = "item_id
     dropped = {c for c in (item_text, item_categories) if isinstance(c, str)}
     rows = df[[c for c in df.columns if c not in dropped]].copy()
     rows[user_col], rows[item_col] = new_user[u], new_item[i]
-    rows = rows.rename(columns={user_col: "user_id", item_col: "item_id",
-                                **({time_col: "timestamp"} if time_col is not None else {})})
+    renames = {user_col: "user_id", item_col: "item_id", **({time_col: "timestamp"} if time_col is not None else {})}
+    # other columns already named like a target keep their values under "<name>_original"
+    clash = {c: f"{c}_original" for c in rows.columns if c in renames.values() and c not in renames}
+    rows = rows.rename(columns={**clash, **renames})
     rows = rows[(rows["user_id"] >= 0) & (rows["item_id"] >= 0)].reset_index(drop=True)
 
     kept_raw = raw_items[old_ids]
