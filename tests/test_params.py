@@ -11,6 +11,7 @@ import sksid
 from sksid import (
     ADCSIDTokenizer,
     LETTERTokenizer,
+    MMRQVAETokenizer,
     ContentKNN,
     IntRRRecommender,
     MostPopular,
@@ -31,7 +32,8 @@ N_ITEMS = 30
 def test_every_public_estimator_is_listed():
     assert {c.__name__ for c in ESTIMATORS} == {
         "MostPopular", "ContentKNN", "SASRecRecommender", "IntRRRecommender", "TIGERRecommender", "RPGRecommender",
-        "ADCSIDTokenizer", "RQVAETokenizer", "RQKMeansTokenizer", "OPQTokenizer", "LETTERTokenizer", "SIDRanker",
+        "ADCSIDTokenizer", "RQVAETokenizer", "RQKMeansTokenizer", "OPQTokenizer", "LETTERTokenizer", "MMRQVAETokenizer",
+        "SIDRanker",
         "ItemEncoder", "RecommenderPipeline"}
 
 
@@ -72,7 +74,7 @@ def _fit(cls, **params):
         return cls(**params).fit(X, y, item_features=np.random.RandomState(0).randn(N_ITEMS, 4))
     feats = np.random.RandomState(0).randn(N_ITEMS, 6)
     base = dict(codebook_size=4, device="cpu", random_state=0)
-    if cls in (ADCSIDTokenizer, RQVAETokenizer, LETTERTokenizer):
+    if cls in (ADCSIDTokenizer, RQVAETokenizer, LETTERTokenizer, MMRQVAETokenizer):
         base.update(max_epochs=1, hidden_dim=8, latent_dim=4)
     return cls(**{**base, **params}).fit(feats)
 
@@ -103,6 +105,8 @@ BAD = [
     (OPQTokenizer, "n_iter", 0),
     (LETTERTokenizer, "temperature", 0), (LETTERTokenizer, "n_clusters", 0),
     (LETTERTokenizer, "sinkhorn_epsilon", 0), (LETTERTokenizer, "diversity_weight", -1.0),
+    (MMRQVAETokenizer, "alignment", "cosine"), (MMRQVAETokenizer, "reconstruction", "l1"),
+    (MMRQVAETokenizer, "temperature", 0), (MMRQVAETokenizer, "n_levels", 0),
 ]
 
 
