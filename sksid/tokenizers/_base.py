@@ -1,4 +1,4 @@
-"""Machinery shared by every sksid tokenizer (ADC-SID, RQ-VAE, RQ-KMeans, OPQ).
+"""Machinery shared by every sksid tokenizer (ADC-SID, RQ-VAE, RQ-KMeans, OPQ, LETTER, MM-RQ-VAE).
 
 Input forms (``fit``, ``transform``, ``fit_transform``):
 
@@ -37,7 +37,7 @@ modality is kept, and modalities of different scales (unit sentence embeddings,
 un-normalised SASRec vectors) weigh alike. Euclidean baselines additionally divide
 modality ``m`` by ``sqrt(d_m)``, so the squared error they minimise equals the reported
 reconstruction loss: the **sum over modalities of the per-dimension MSE** in the
-standardised space, the same number for all four tokenizers.
+standardised space, the same number for every tokenizer.
 """
 from __future__ import annotations
 
@@ -219,7 +219,7 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
         resume : bool, default=False
             Continue an interrupted fit from the latest checkpoint in ``checkpoint_dir``
             (same data and parameters; ``max_epochs``, ``max_time`` and ``verbose`` may
-            change). Only the torch-trained tokenizers (ADC-SID, RQ-VAE) write
+            change). Only the torch-trained tokenizers (ADC-SID, RQ-VAE, LETTER, MM-RQ-VAE) write
             checkpoints; the others refuse it.
 
         Returns
