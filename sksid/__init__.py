@@ -5,7 +5,7 @@ Estimators
 Tokenizers (``fit_transform(item_features) -> (codes, weights)``; inside a Pipeline on
 item-id histories they pass the histories on with the codes attached):
 :class:`ADCSIDTokenizer`, :class:`RQVAETokenizer`, :class:`RQKMeansTokenizer`,
-:class:`OPQTokenizer`.
+:class:`OPQTokenizer`, :class:`LETTERTokenizer`, :class:`MMRQVAETokenizer`.
 
 Recommenders (``fit(X, y)`` / ``predict(X) -> (n_users, top_k)`` on histories):
 :class:`IntRRRecommender`, :class:`TIGERRecommender`, :class:`RPGRecommender`,
@@ -39,7 +39,7 @@ from .persistence import load, save
 from .pipeline import RecommenderPipeline
 from .preprocessing import ItemEncoder
 from .sequences import SIDSequences
-from .tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
+from .tokenizers import ADCSIDTokenizer, LETTERTokenizer, MMRQVAETokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
 
 __version__ = "0.1.0"
 
@@ -48,6 +48,8 @@ __all__ = [
     "RQVAETokenizer",
     "RQKMeansTokenizer",
     "OPQTokenizer",
+    "LETTERTokenizer",
+    "MMRQVAETokenizer",
     "IntRRRecommender",
     "TIGERRecommender",
     "RPGRecommender",

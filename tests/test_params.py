@@ -10,6 +10,8 @@ from sklearn.utils.estimator_checks import check_param_validation
 import sksid
 from sksid import (
     ADCSIDTokenizer,
+    LETTERTokenizer,
+    MMRQVAETokenizer,
     ContentKNN,
     IntRRRecommender,
     MostPopular,
@@ -30,8 +32,9 @@ N_ITEMS = 30
 def test_every_public_estimator_is_listed():
     assert {c.__name__ for c in ESTIMATORS} == {
         "MostPopular", "ContentKNN", "SASRecRecommender", "IntRRRecommender", "TIGERRecommender", "RPGRecommender",
-        "ADCSIDTokenizer", "RQVAETokenizer", "RQKMeansTokenizer", "OPQTokenizer", "SIDRanker",
-        "ItemEncoder"}
+        "ADCSIDTokenizer", "RQVAETokenizer", "RQKMeansTokenizer", "OPQTokenizer", "LETTERTokenizer", "MMRQVAETokenizer",
+        "SIDRanker",
+        "ItemEncoder", "RecommenderPipeline"}
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
@@ -71,7 +74,7 @@ def _fit(cls, **params):
         return cls(**params).fit(X, y, item_features=np.random.RandomState(0).randn(N_ITEMS, 4))
     feats = np.random.RandomState(0).randn(N_ITEMS, 6)
     base = dict(codebook_size=4, device="cpu", random_state=0)
-    if cls in (ADCSIDTokenizer, RQVAETokenizer):
+    if cls in (ADCSIDTokenizer, RQVAETokenizer, LETTERTokenizer, MMRQVAETokenizer):
         base.update(max_epochs=1, hidden_dim=8, latent_dim=4)
     return cls(**{**base, **params}).fit(feats)
 
@@ -100,6 +103,10 @@ BAD = [
     (ADCSIDTokenizer, "latent_dim", 0), (ADCSIDTokenizer, "hidden_dim", 0),
     (RQKMeansTokenizer, "n_iter", -5), (OPQTokenizer, "n_iter", -5),
     (OPQTokenizer, "n_iter", 0),
+    (LETTERTokenizer, "temperature", 0), (LETTERTokenizer, "n_clusters", 0),
+    (LETTERTokenizer, "sinkhorn_epsilon", 0), (LETTERTokenizer, "diversity_weight", -1.0),
+    (MMRQVAETokenizer, "alignment", "cosine"), (MMRQVAETokenizer, "reconstruction", "l1"),
+    (MMRQVAETokenizer, "temperature", 0), (MMRQVAETokenizer, "n_levels", 0),
 ]
 
 

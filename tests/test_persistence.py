@@ -9,8 +9,8 @@ import torch
 from sklearn.pipeline import Pipeline
 
 import sksid
-from sksid import (ADCSIDTokenizer, ContentKNN, IntRRRecommender, MostPopular, OPQTokenizer, RPGRecommender,
-                   RQKMeansTokenizer, RQVAETokenizer, SASRecRecommender, SIDRanker, TIGERRecommender)
+from sksid import (ADCSIDTokenizer, ContentKNN, IntRRRecommender, LETTERTokenizer, MMRQVAETokenizer, MostPopular,
+                   OPQTokenizer, RPGRecommender, RQKMeansTokenizer, RQVAETokenizer, SASRecRecommender, SIDRanker, TIGERRecommender)
 
 N_ITEMS = 30
 TINY_SID = dict(d_model=16, n_layers=1, n_heads=2, head_dim=8, d_ff=32, max_epochs=2, device="cpu",
@@ -54,6 +54,14 @@ def _fitted(name, data):
     if name == "RQVAE":
         return RQVAETokenizer(codebook_size=4, n_levels=2, hidden_dim=16, latent_dim=4, max_epochs=1,
                               device="cpu", random_state=0, disambiguate=True).fit(feats)
+    if name == "LETTER":
+        return LETTERTokenizer(codebook_size=4, n_levels=2, hidden_dim=16, latent_dim=4, max_epochs=1, device="cpu",
+                               random_state=0, behavior_estimator=tiny_sasrec(max_epochs=1)).fit(
+            X, y, item_features={"text": feats})
+    if name == "MMRQVAE":
+        return MMRQVAETokenizer(codebook_size=4, n_levels=2, hidden_dim=16, latent_dim=4, max_epochs=1, device="cpu",
+                                random_state=0, behavior_estimator=tiny_sasrec(max_epochs=1)).fit(
+            X, y, item_features={"text": feats})
     if name == "RQKMeans":
         return RQKMeansTokenizer(codebook_size=4, n_levels=2, device="cpu", random_state=0).fit(feats)
     if name == "OPQ":
@@ -101,7 +109,8 @@ def _outputs(est, data):
     return [*est.transform(feats), est.codes_]
 
 
-ALL = ["MostPopular", "ContentKNN", "SASRec", "IntRR", "TIGER", "RPG", "ADCSID", "RQVAE", "RQKMeans", "OPQ", "SIDRanker"]
+ALL = ["MostPopular", "ContentKNN", "SASRec", "IntRR", "TIGER", "RPG", "ADCSID", "RQVAE", "LETTER", "MMRQVAE", "RQKMeans",
+       "OPQ", "SIDRanker"]
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import sksid
-from sksid import (ADCSIDTokenizer, ContentKNN, IntRRRecommender, MostPopular, OPQTokenizer, RPGRecommender,
-                   RQKMeansTokenizer, RQVAETokenizer, SASRecRecommender, SIDRanker, TIGERRecommender)
+from sksid import (ADCSIDTokenizer, ContentKNN, IntRRRecommender, LETTERTokenizer, MMRQVAETokenizer, MostPopular,
+                   OPQTokenizer, RPGRecommender, RQKMeansTokenizer, RQVAETokenizer, SASRecRecommender, SIDRanker, TIGERRecommender)
 
 PACKAGE = pathlib.Path(sksid.__file__).parent
 MAX_LINES = 450
@@ -88,6 +88,8 @@ def _fitted():
         X, Y, item_features={"text": FEATS["text"]})
     yield RQVAETokenizer(n_levels=2, hidden_dim=8, latent_dim=4, max_epochs=1, **TOK).fit(FEATS["text"])
     yield RQKMeansTokenizer(n_levels=2, **TOK).fit(FEATS)
+    yield LETTERTokenizer(n_levels=2, hidden_dim=8, latent_dim=4, max_epochs=1, **TOK).fit(FEATS)
+    yield MMRQVAETokenizer(n_levels=2, hidden_dim=8, latent_dim=4, max_epochs=1, **TOK).fit(FEATS)
     yield OPQTokenizer(n_levels=2, **TOK).fit(FEATS["text"])
     yield SIDRanker(hidden_dims=(8,), embedding_dim=4, max_epochs=1, device="cpu", random_state=0).fit(
         FRAME, LABELS, codes=CODES)

@@ -1,4 +1,4 @@
-"""Shared contract of the four tokenizers (ADC-SID, RQ-VAE, RQ-KMeans, OPQ)."""
+"""Shared contract of the tokenizers (ADC-SID, RQ-VAE, RQ-KMeans, OPQ, LETTER, MM-RQ-VAE)."""
 import pickle
 
 import numpy as np
@@ -9,7 +9,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sksid.sequences import SIDSequences
-from sksid.tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
+from sksid.tokenizers import (ADCSIDTokenizer, LETTERTokenizer, MMRQVAETokenizer, OPQTokenizer, RQKMeansTokenizer,
+                              RQVAETokenizer)
 from sksid.tokenizers._base import tiger_suffix
 
 
@@ -17,7 +18,7 @@ def small(cls, **kw):
     base = dict(codebook_size=4, device="cpu", random_state=0)
     if cls is ADCSIDTokenizer:
         base.update(hidden_dim=16, latent_dim=8, max_epochs=2, batch_size=32)
-    elif cls is RQVAETokenizer:
+    elif cls in (RQVAETokenizer, LETTERTokenizer, MMRQVAETokenizer):
         base.update(n_levels=2, hidden_dim=16, latent_dim=4, max_epochs=2, batch_size=32)
     elif cls is RQKMeansTokenizer:
         base.update(n_levels=2, n_iter=5)
@@ -27,7 +28,11 @@ def small(cls, **kw):
     return cls(**base)
 
 
-ALL = [ADCSIDTokenizer, RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer]
+ALL = [ADCSIDTokenizer, RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer, LETTERTokenizer, MMRQVAETokenizer]
+TORCH = (ADCSIDTokenizer, RQVAETokenizer, LETTERTokenizer, MMRQVAETokenizer)
+# need a collaborative modality besides the content: sklearn's checks pass plain 2-D arrays,
+# one content modality, so they cannot fit (their clear error is tested below)
+NEEDS_COLLAB = (LETTERTokenizer,)
 
 # The contract returns a (codes, weights) tuple of int64 / float32 arrays, not one float
 # array of the input dtype; these checks assume a single array-like output.
@@ -42,12 +47,13 @@ _KWARGS = {"check_do_not_raise_errors_in_init_or_set_params":
 
 
 def _expected(est):
-    if isinstance(est, (ADCSIDTokenizer, RQVAETokenizer)):
+    if isinstance(est, TORCH):
         return {**EXPECTED, **_KWARGS}
     return EXPECTED
 
 
-@parametrize_with_checks([small(c, **({"max_epochs": 1} if c in (ADCSIDTokenizer, RQVAETokenizer) else {})) for c in ALL], expected_failed_checks=_expected)
+@parametrize_with_checks([small(c, **({"max_epochs": 1} if c in TORCH else {})) for c in ALL
+                          if c not in NEEDS_COLLAB], expected_failed_checks=_expected)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -100,6 +106,12 @@ def test_input_forms_agree(cls):
     np.testing.assert_array_equal(c_dict, c_arr)
     np.testing.assert_array_equal(c_dict, c_df)
     # plain 2-D array: one content modality
+    if cls in NEEDS_COLLAB:
+        with pytest.raises(ValueError, match="needs the collaborative embedding as the modality 'collab'"):
+            small(cls).fit(arr)
+        with pytest.raises(ValueError, match="at least one content modality"):
+            small(cls).fit({"collab": X["collab"]})
+        return
     tok = small(cls).fit(arr)
     assert tok.modality_dims_ == {"content": 23}
 
@@ -138,7 +150,7 @@ def test_bad_inputs(cls):
 
 @pytest.mark.parametrize("cls", ALL)
 def test_clone_params_and_pickle(cls):
-    kw = {"module__dropout": 0.0} if cls in (ADCSIDTokenizer, RQVAETokenizer) else {}
+    kw = {"module__dropout": 0.0} if cls in TORCH else {}
     tok = small(cls, **kw)
     if kw:
         assert tok.get_params()["module__dropout"] == 0.0
@@ -288,7 +300,8 @@ def test_real_slice_movielens_pipeline():
     assert list(rep["popularity"].index) == ["head", "tail", "all"]
 
 
-@pytest.mark.parametrize("cls", ["RQKMeansTokenizer", "OPQTokenizer", "RQVAETokenizer"])
+@pytest.mark.parametrize("cls", ["RQKMeansTokenizer", "OPQTokenizer", "RQVAETokenizer", "LETTERTokenizer",
+                                 "MMRQVAETokenizer"])
 def test_baseline_codes_do_not_depend_on_modality_key_order(cls):
     """Issue 10: 60-85 % of the rows changed when the dict keys were reordered."""
     import sksid
@@ -296,7 +309,7 @@ def test_baseline_codes_do_not_depend_on_modality_key_order(cls):
     rng = np.random.RandomState(0)
     feats = {"text": rng.randn(60, 8), "category": rng.randn(60, 3), "collab": rng.randn(60, 5)}
     kw = dict(codebook_size=4, random_state=0)
-    if cls == "RQVAETokenizer":
+    if cls in ("RQVAETokenizer", "LETTERTokenizer", "MMRQVAETokenizer"):
         kw.update(max_epochs=2, hidden_dim=8, latent_dim=4, device="cpu")
     tok = getattr(sksid, cls)
     a, _ = tok(**kw).fit_transform(feats)
@@ -323,7 +336,8 @@ def test_chunked_transform_equals_one_piece(form, tmp_path):
     ADC-SID's item_counts follow their rows across chunk boundaries."""
     import pandas as pd
 
-    from sksid import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
+    from sksid import (ADCSIDTokenizer, LETTERTokenizer, MMRQVAETokenizer, OPQTokenizer, RQKMeansTokenizer,
+                       RQVAETokenizer)
     from sksid.feature_store import FeatureStore
 
     rng = np.random.RandomState(0)
@@ -340,7 +354,9 @@ def test_chunked_transform_equals_one_piece(form, tmp_path):
     small = dict(codebook_size=6, random_state=0, device="cpu")
     toks = [ADCSIDTokenizer(max_epochs=2, hidden_dim=8, latent_dim=4, reliability="log_count", **small),
             RQVAETokenizer(max_epochs=2, hidden_dim=8, latent_dim=4, **small),
-            RQKMeansTokenizer(disambiguate=True, **small), OPQTokenizer(**small)]
+            RQKMeansTokenizer(disambiguate=True, **small), OPQTokenizer(**small),
+            LETTERTokenizer(n_levels=2, max_epochs=2, hidden_dim=8, latent_dim=4, **small),
+            MMRQVAETokenizer(n_levels=2, max_epochs=2, hidden_dim=8, latent_dim=4, **small)]
     for tok in toks:
         is_adc = isinstance(tok, ADCSIDTokenizer)
         tok.fit(X, item_counts=counts) if is_adc else tok.fit(X)

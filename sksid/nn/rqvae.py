@@ -38,7 +38,7 @@ class RQVAEModule(nn.Module):
         z = self.encoder(x.float())
         zq, codes, vq_loss = self.quantizer(z)
         recon = self.decoder(zq)
-        return {"codes": codes, "recon": recon, "vq_loss": vq_loss,
+        return {"codes": codes, "recon": recon, "vq_loss": vq_loss, "zq": zq,
                 "weights": torch.ones(codes.shape, device=codes.device)}
 
     def reconstruction_loss(self, out, batch, reduction="mean"):

@@ -20,11 +20,12 @@ def _estimator_classes() -> dict:
     from ..ranker import SIDRanker
     from ..recommenders import (ContentKNN, IntRRRecommender, MostPopular, RPGRecommender, SASRecRecommender,
                                  TIGERRecommender)
-    from ..tokenizers import ADCSIDTokenizer, OPQTokenizer, RQKMeansTokenizer, RQVAETokenizer
+    from ..tokenizers import (ADCSIDTokenizer, LETTERTokenizer, MMRQVAETokenizer, OPQTokenizer, RQKMeansTokenizer,
+                              RQVAETokenizer)
 
     classes = (MostPopular, SASRecRecommender, IntRRRecommender, TIGERRecommender, RPGRecommender, ContentKNN,
-               ADCSIDTokenizer, RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer, SIDRanker, Pipeline,
-               RecommenderPipeline)
+               ADCSIDTokenizer, RQVAETokenizer, RQKMeansTokenizer, OPQTokenizer, LETTERTokenizer, MMRQVAETokenizer,
+               SIDRanker, Pipeline, RecommenderPipeline)
     return {c.__name__: c for c in classes}
 
 
@@ -32,6 +33,8 @@ def _module_classes() -> dict:
     """The allow-list of torch module classes :func:`sksid.load` may instantiate, by name."""
     from ..nn.adcsid import ADCSIDModule
     from ..nn.intrr import IntRRModule
+    from ..nn.letter import LETTERModule
+    from ..nn.mmrqvae import MMRQVAEModule
     from ..nn.ranker import PPNetRanker
     from ..nn.rpg import RPGModule
     from ..nn.rqvae import RQVAEModule
@@ -39,4 +42,4 @@ def _module_classes() -> dict:
     from ..nn.tiger import TIGERModule
 
     return {c.__name__: c for c in (SASRecModule, IntRRModule, TIGERModule, RPGModule, ADCSIDModule,
-                                    RQVAEModule, PPNetRanker)}
+                                    RQVAEModule, LETTERModule, MMRQVAEModule, PPNetRanker)}

@@ -1,4 +1,4 @@
-"""Machinery shared by every sksid tokenizer (ADC-SID, RQ-VAE, RQ-KMeans, OPQ).
+"""Machinery shared by every sksid tokenizer (ADC-SID, RQ-VAE, RQ-KMeans, OPQ, LETTER, MM-RQ-VAE).
 
 Input forms (``fit``, ``transform``, ``fit_transform``):
 
@@ -37,7 +37,7 @@ modality is kept, and modalities of different scales (unit sentence embeddings,
 un-normalised SASRec vectors) weigh alike. Euclidean baselines additionally divide
 modality ``m`` by ``sqrt(d_m)``, so the squared error they minimise equals the reported
 reconstruction loss: the **sum over modalities of the per-dimension MSE** in the
-standardised space, the same number for all four tokenizers.
+standardised space, the same number for every tokenizer.
 """
 from __future__ import annotations
 
@@ -219,7 +219,7 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
         resume : bool, default=False
             Continue an interrupted fit from the latest checkpoint in ``checkpoint_dir``
             (same data and parameters; ``max_epochs``, ``max_time`` and ``verbose`` may
-            change). Only the torch-trained tokenizers (ADC-SID, RQ-VAE) write
+            change). Only the torch-trained tokenizers (ADC-SID, RQ-VAE, LETTER, MM-RQ-VAE) write
             checkpoints; the others refuse it.
 
         Returns
@@ -270,6 +270,7 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
         with torch_seed(seed, device):
             state = self._fit_features(std, raw, seed, resume, **fit_args)
         codes, weights, recon = self._encode_fitted(std, raw, state)
+        codes = self._resolve_codes(codes, lambda idx: {m: a[idx] for m, a in std.items()})
         self.recon_loss_ = float(np.mean(recon))
         self.code_length_ = codes.shape[1]
         self.collisions_ = _shared_items(codes)
@@ -282,6 +283,12 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
 
     def _check_modalities(self, raw):
         """Hook: modality-specific checks (ADC-SID)."""
+
+    def _resolve_codes(self, codes, rows_of):
+        """Hook: rework the codes of a whole input (fit's catalogue, every chunk of a
+        ``transform`` joined) before disambiguation; ``rows_of(idx)`` gives the standardised
+        modalities of the rows ``idx``. LETTER separates colliding items here."""
+        return codes
 
     def _encode_fitted(self, std, raw, state):
         """Encode the training catalogue right after fitting (``state``: what
@@ -346,7 +353,9 @@ class BaseTokenizer(FeatureInputMixin, TransformerMixin, BaseEstimator):
             c, w, _ = self._encode(self._standardize(raw), raw, rows=rows, n_rows=n, **transform_args)
             codes.append(c)
             weights.append(w)
-        return self._finish_codes(np.concatenate(codes), np.concatenate(weights))
+        codes = self._resolve_codes(np.concatenate(codes), lambda idx: self._standardize(
+            self._parse_features(take_rows(X, idx), reset=False)))
+        return self._finish_codes(codes, np.concatenate(weights))
 
     def fit_transform(self, X, y=None, item_features=None):
         """``fit(X, y, item_features)`` then ``transform(X)``."""

@@ -37,7 +37,8 @@ def feature_rows(X) -> int:
 
 
 def take_rows(X, rows):
-    """Rows ``rows`` (a slice) of a feature input; memory-mapped arrays stay on disk."""
+    """Rows ``rows`` (a slice or an index array) of a feature input; memory-mapped arrays
+    stay on disk for a slice."""
     if isinstance(X, Mapping):
         return {name: a[rows] for name, a in X.items()}
     if hasattr(X, "iloc"):
