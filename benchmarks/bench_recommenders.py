@@ -557,10 +557,22 @@ def row_label(row):
     dec = split_decoding(row)[1]
     model, tok, variant = parse_row(row)
     if tok is None:
-        name = {"mostpop": "MostPopular", "sasrec": "SASRec (CE)"}[model]
-        if row == SASREC_RECBOLE:
-            return name + ", RecBole's layout (norm_first=False, init_std=0.02, dropout=0.5)", "-"
-        return name + "".join(f", {part}" for part in variant_parts(variant)), "-"
+        parts = variant_parts(variant)
+        losses = {"loss=sampled_softmax": "SASRec (sampled softmax)", "loss=gbce": "SASRec (gBCE)",
+                  "loss=ce": "SASRec (CE)"}
+        name = next((losses[p] for p in parts if p in losses), None)
+        parts = [p for p in parts if p not in losses]
+        name = name or {"mostpop": "MostPopular", "sasrec": "SASRec (CE)"}[model]
+        base = split_decoding(row)[0]
+        if base.replace("loss=ce:", "").replace(":loss=ce", "") == SASREC_RECBOLE:
+            label = name + ", RecBole's layout (norm_first=False, init_std=0.02, dropout=0.5)"
+        else:
+            label = name + "".join(f", {part}" for part in parts)
+        if dec:
+            label += {"exact": ", exact decoding (same fit)", "beam": ", beam 50 (same fit)",
+                      "unseen": ", history items excluded (same fit)",
+                      "graph": ", graph decoding (same fit)"}[dec]
+        return label, "-"
     name = {"intrr": "IntRR", "tiger": "TIGER", "rpg": "RPG"}[model]
     labels = {"noweights": ", code_weights=False", "weights": ", code_weights=True",
               "previous": ", previous-level conditioning", "noleaf": ", untrained disambiguation code",
