@@ -341,3 +341,49 @@ def test_post_norm_layout(cls, ml_small, codes):
     for bad in (dict(init_std=0.0), dict(norm_first="no")):
         with pytest.raises(ValueError, match="init_std|norm_first"):
             cls(**TINY, **bad).fit(X, y, codes=codes)
+
+
+# ---- decoding weights: popularity penalty and fusion chosen on validation ----------------------
+@pytest.mark.parametrize("decoding", ["exact", "beam"])
+def test_popularity_penalty_shifts_every_score_by_its_log_count(fitted_intrr, ml_small, decoding):
+    rec = clone(fitted_intrr).set_params(decoding=decoding, beam_width=50)
+    rec.__dict__.update({k: v for k, v in fitted_intrr.__dict__.items() if k.endswith("_")})
+    X = ml_small["X_test"][:40]
+    ids0, s0 = rec.recommend(X, k=50)
+    rec.set_params(popularity_penalty=0.3)  # read at predict: no refit
+    ids1, s1 = rec.recommend(X, k=50)
+    pop = np.log1p(rec.item_popularity_)
+    # the penalised score of every returned item is its plain score minus 0.3 log(1 + c)
+    for u in range(len(X)):
+        common, i0, i1 = np.intersect1d(ids0[u], ids1[u], return_indices=True)
+        np.testing.assert_allclose(s1[u, i1], s0[u, i0] - 0.3 * pop[common], rtol=1e-4, atol=1e-4)
+    assert pop[ids1[:, :10]].mean() < pop[ids0[:, :10]].mean()  # less popular top 10
+    rec.set_params(popularity_penalty=0.0)
+    np.testing.assert_array_equal(rec.recommend(X, k=50)[0], ids0)
+
+
+def test_fusion_on_validation_picks_the_best_pair_it_reports(ml_small, codes):
+    from sksid.metrics import ndcg_at_k
+
+    X, y = ml_small["X_train"], ml_small["y_train"]
+    rec = IntRRRecommender(**TINY, fusion="validation", decoding="exact").fit(
+        X, y, codes=codes, eval_set=(ml_small["X_valid"], ml_small["y_valid"]))
+    grid = rec.fusion_scores_
+    assert len(grid) == 4 * 6 and rec.decoding_weights_ is not None
+    best = max(r["ndcg"] for r in grid)
+    chosen = next(r for r in grid if r["uid_weight"] == rec.decoding_weights_["uid_weight"]
+                  and r["popularity_penalty"] == rec.decoding_weights_["popularity_penalty"])
+    assert chosen["ndcg"] == best
+    # the reported score of the chosen pair is what predict gets on the validation set
+    fixed = clone(rec).set_params(fusion="fixed", **rec.decoding_weights_)
+    fixed.__dict__.update({k: v for k, v in rec.__dict__.items() if k.endswith("_")})
+    fixed.decoding_weights_ = None
+    pred = fixed.predict(ml_small["X_valid"])
+    assert ndcg_at_k(np.asarray(ml_small["y_valid"]), pred, 10) == pytest.approx(best, abs=1e-6)
+    np.testing.assert_array_equal(rec.predict(ml_small["X_valid"]), pred)
+
+
+def test_fusion_on_validation_needs_validation_data(ml_small, codes):
+    with pytest.raises(ValueError, match="validation"):
+        IntRRRecommender(**TINY, fusion="validation", validation_fraction=0.0).fit(
+            ml_small["X_train"], ml_small["y_train"], codes=codes)

@@ -242,8 +242,21 @@ class IntRRModule(nn.Module):
         """``h_u``: backbone state at the last real position (B, d)."""
         return gather_last(self.encode(items), lengths)
 
-    def rank(self, items, lengths, k, beam_width):
-        """Top-``k`` items (B, k) and their summed level log-probs by constrained beam search."""
+    def decoding_bonus(self, h, uid_scale=1.0, item_offset=None):
+        """What decoding adds to the level log-probabilities (B, n_items), or None:
+        ``uid_scale`` times the UID head's term (:meth:`item_bonus`) plus ``item_offset``
+        (n_items,), a per-item offset (e.g. a popularity penalty)."""
+        bonus = self.item_bonus(h) if uid_scale else None
+        if bonus is not None and uid_scale != 1.0:
+            bonus = bonus * float(uid_scale)
+        if item_offset is not None:
+            offset = item_offset.to(h.device, torch.float32).expand(h.shape[0], -1)
+            bonus = offset if bonus is None else bonus + offset
+        return bonus
+
+    def rank(self, items, lengths, k, beam_width, uid_scale=1.0, item_offset=None):
+        """Top-``k`` items (B, k) and their summed level log-probs by constrained beam search
+        (plus :meth:`decoding_bonus` on the leaves)."""
         h = self.user_state(items, lengths).float()
 
         last = self.ran.n_levels - 1
@@ -257,11 +270,12 @@ class IntRRModule(nn.Module):
             return self.ran.step_logp(level, h, codes)
 
         return beam_search(step, self.trie, h.shape[0], beam_width, k, renormalize=self.constrained,
-                           item_bonus=self.item_bonus(h))
+                           item_bonus=self.decoding_bonus(h, uid_scale, item_offset))
 
-    def exact_scores(self, h, budget=1 << 22):
+    def exact_scores(self, h, budget=1 << 22, uid_scale=1.0, item_offset=None):
         """Score of every catalogue item (B, n_items) from user states ``h`` (B, d):
-        ``Σ_l log p(s_l | s_<l, h_u)`` (+ the UID head's ``μ · log p_uid``).
+        ``Σ_l log p(s_l | s_<l, h_u)`` (+ the UID head's ``μ · log p_uid``, times
+        ``uid_scale``, + ``item_offset``: :meth:`decoding_bonus`).
 
         The same numbers as :meth:`level_logprobs`, computed over the trie instead of over
         the items: level ``l`` runs its MLP once per (user, distinct prefix) and, with the
@@ -272,7 +286,7 @@ class IntRRModule(nn.Module):
         total = None
         for lp in self.level_scores(h, budget):
             total = lp if total is None else total.add_(lp)  # lp is a fresh gather
-        bonus = self.item_bonus(h)
+        bonus = self.decoding_bonus(h, uid_scale, item_offset)
         return total if bonus is None else total + bonus
 
     def level_scores(self, h, budget=1 << 22):
@@ -321,10 +335,10 @@ class IntRRModule(nn.Module):
         leaf = self.trie.leaf_item
         return torch.empty_like(leaf).scatter_(0, leaf, torch.arange(leaf.numel(), device=leaf.device))
 
-    def rank_exact(self, items, lengths, k, budget=1 << 22):
+    def rank_exact(self, items, lengths, k, budget=1 << 22, uid_scale=1.0, item_offset=None):
         """Top-``k`` items (B, k) and scores by :meth:`exact_scores` (no beam)."""
         h = self.user_state(items, lengths).float()
-        scores, ids = self.exact_scores(h, budget).topk(k, dim=1)
+        scores, ids = self.exact_scores(h, budget, uid_scale, item_offset).topk(k, dim=1)
         return ids, scores
 
     def level_logprobs(self, items, lengths):

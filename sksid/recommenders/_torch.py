@@ -173,7 +173,12 @@ class TorchSequentialRecommender(CPUFallbackMixin, TrainingMixin, BaseRecommende
             self._module_class, self._module_kwargs(catalogue, seed), self._train_inputs(inputs, targets, catalogue),
             seed=seed, resume=resume, monitor=monitor, fingerprint_data=valid)
         self.n_epochs_ = len(self.history_)
+        self._after_training(valid)
         return self
+
+    def _after_training(self, valid):
+        """Hook run once the net is trained: ``valid`` is ``(items, lengths, targets)`` of the
+        early-stopping validation set (padded), or ``()`` without one. Nothing here."""
 
     def _windows(self, seqs, y):
         """Training windows; targets of held-out rows are dropped (y == -1)."""

@@ -12,6 +12,7 @@ from .._validation import NON_NEGATIVE_REAL, POSITIVE_REAL, StrictInterval, chec
 from ..nn.intrr import IntRRModule
 from ..nn.ran import CONDITIONINGS, MODES
 from ..training.net import eval_mode
+from ._fusion import fusion_search
 from ._sid import SIDRecommenderBase, sid_docstring
 
 __all__ = ["IntRRRecommender"]
@@ -65,6 +66,19 @@ class IntRRRecommender(SIDRecommenderBase):
         with the beam over the items whose prefixes survive). 0 disables it (the paper's
         IntRR). On by default: measured higher on Amazon Beauty and, on the mean of 3
         seeds, on MovieLens-100k (``docs/recommenders.md``).
+    fusion : {"fixed", "validation"}, default="fixed"
+        How decoding weighs the UID head against the code levels and how much it penalises
+        popular items. ``"fixed"``: ``uid_weight`` and ``popularity_penalty`` as given.
+        ``"validation"``: after training, both are chosen on the early-stopping validation
+        set (an ``eval_set``, or the held-out ``validation_fraction``) by exact scoring:
+        the UID weight among ``uid_weight`` × (0, 0.5, 1, 2) and the penalty among
+        (0, 0.05, 0.1, 0.2, 0.3, 0.5), the pair of highest validation NDCG@10 (ties: the
+        smallest change). Read them in ``decoding_weights_``.
+    popularity_penalty : float, default=0.0
+        β of a popularity-debiased decoding: every item's score loses ``β · log(1 + c_i)``,
+        ``c_i`` its training interactions (``item_popularity_``), in exact and beam decoding
+        alike (not in early stopping's validation). With ``fusion="validation"`` the value
+        chosen on the validation set replaces it.
     anchor_init : {"random", "behavior"}, default="random"
         Initial UID embeddings of the RAN: random (the paper), or the behaviour model's
         item table that a tokenizer passes down a Pipeline (``SIDSequences.item_embeddings``,
@@ -118,6 +132,13 @@ class IntRRRecommender(SIDRecommenderBase):
         The backbone sizes that ran.
     backbone_size_ : {"reference", "small"}
     n_colliding_items_ : int
+    decoding_weights_ : dict or None
+        With ``fusion="validation"``: the ``{"uid_weight": μ, "popularity_penalty": β}``
+        chosen, which decoding uses; None with ``"fixed"`` (decoding reads the parameters,
+        so ``set_params(popularity_penalty=...)`` on a fitted model takes effect).
+    fusion_scores_ : list of dict or None
+        With ``fusion="validation"``: ``{"uid_weight", "popularity_penalty", "ndcg"}`` of every
+        pair tried (validation NDCG@10).
     n_items_, n_epochs_, history_, item_popularity_, popular_items_, device_
 
     Notes
@@ -149,12 +170,18 @@ class IntRRRecommender(SIDRecommenderBase):
         "uid_weight": [StrictInterval(Real, 0, None, closed="left")],
         "conditioning": [StrOptions(set(CONDITIONINGS))],
         "anchor_init": [StrOptions({"random", "behavior"})],
+        "fusion": [StrOptions({"fixed", "validation"})],
+        "popularity_penalty": [NON_NEGATIVE_REAL],
     }
+    #: ``fusion="validation"``: multiples of ``uid_weight`` and penalties tried
+    _fusion_uid_scales = (0.0, 0.5, 1.0, 2.0)
+    _fusion_penalties = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, backbone_size="auto",
                  dropout=0.15,
                  max_len=20, norm_first=True, init_std=None, alignment_weight=0.1, input_mode="redistribution",
-                 output_mode="teacher_forcing", tau=1.0, uid_in_token=True, uid_weight=1.0, anchor_init="random", conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
+                 output_mode="teacher_forcing", tau=1.0, uid_in_token=True, uid_weight=1.0, fusion="fixed", popularity_penalty=0.0,
+                 anchor_init="random", conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
                  top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=2e-3, weight_decay=0.0, lr_schedule="constant", ema_decay=None, patience=15,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
@@ -176,6 +203,8 @@ class IntRRRecommender(SIDRecommenderBase):
         self.conditioning = conditioning
         self.uid_in_token = uid_in_token
         self.uid_weight = uid_weight
+        self.fusion = fusion
+        self.popularity_penalty = popularity_penalty
         self.anchor_init = anchor_init
         self.code_weights = code_weights
         self.code_weight_floor = code_weight_floor
@@ -229,9 +258,39 @@ class IntRRRecommender(SIDRecommenderBase):
         return super()._decodes_exactly(module)
 
     def _rank_scores(self, module, items, lengths, k, validation=False):
-        if not validation and self._decodes_exactly(module):
-            return module.rank_exact(items, lengths, k, self._exact_budget)
-        return super()._rank_scores(module, items, lengths, k, validation)
+        if validation:  # early stopping scores as training does
+            return super()._rank_scores(module, items, lengths, k, validation)
+        kw = self._decoding_kwargs(module, items.device)
+        if self._decodes_exactly(module):
+            return module.rank_exact(items, lengths, k, self._exact_budget, **kw)
+        return module.rank(items, lengths, k, self._search_width(module, k), **kw)
+
+    def _decoding_kwargs(self, module, device, uid_weight=None, penalty=None):
+        """``uid_scale`` / ``item_offset`` of the module's decoding for ``decoding_weights_``
+        (or the given ``uid_weight`` / ``penalty``)."""
+        w = getattr(self, "decoding_weights_", None) if self.fusion == "validation" else None
+        w = w or {"uid_weight": float(self.uid_weight), "popularity_penalty": float(self.popularity_penalty)}
+        mu = w["uid_weight"] if uid_weight is None else uid_weight
+        beta = w["popularity_penalty"] if penalty is None else penalty
+        scale = mu / module.uid_weight if module.uid_weight > 0 else 0.0
+        offset = None
+        if beta:
+            offset = torch.as_tensor(-beta * np.log1p(self.item_popularity_), dtype=torch.float32, device=device)
+        return dict(uid_scale=scale, item_offset=offset)
+
+    def _after_training(self, valid):
+        self.decoding_weights_ = self.fusion_scores_ = None
+        if self.fusion == "fixed":
+            return
+        if not valid:
+            raise ValueError("fusion='validation' chooses the decoding weights on validation data: give "
+                             "fit(..., eval_set=(X_valid, y_valid)) or validation_fraction > 0")
+        self.fusion_scores_ = fusion_search(self, valid)
+        best = max(r["ndcg"] for r in self.fusion_scores_)
+        # ties: the pair closest to the fixed weights (the smallest change)
+        pick = min((r for r in self.fusion_scores_ if r["ndcg"] >= best - 1e-12),
+                   key=lambda r: (abs(r["uid_weight"] - self.uid_weight), r["popularity_penalty"]))
+        self.decoding_weights_ = {"uid_weight": pick["uid_weight"], "popularity_penalty": pick["popularity_penalty"]}
 
     def _inference_batch_size(self, module, k, validation=False):
         if not validation and self._decodes_exactly(module):
