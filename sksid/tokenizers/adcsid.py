@@ -364,6 +364,7 @@ class ADCSIDTokenizer(ReliabilityMixin, TorchTokenizer):
     def _fit_features(self, std, raw, seed, resume, item_counts=None):
         b = self.behavior_modality
         counts = self._fit_reliability(raw, item_counts)
+        std = self._warm_scaler(std, raw, counts)
         data = self._data(std, raw, counts)
         self.alignment_strength_ = data["w"].copy()
         self.n_norm_ = data["n_norm"].copy()
@@ -388,10 +389,13 @@ class ADCSIDTokenizer(ReliabilityMixin, TorchTokenizer):
         for m, k in mod.n_specific.items():
             layout += [f"{m}_{i}" for i in range(k)]
         self.code_layout_ = layout
+        return std
 
     def _encode_fitted(self, std, raw, state):
         """The training catalogue's codes with the fitted counts; keeps the gate's raw
-        weights (``raw_weights_``)."""
+        weights (``raw_weights_``). ``state`` is the standardised input ``_fit_features``
+        trained on (its behavioural scaler fitted on the warm items)."""
+        std = state if state is not None else std
         counts = self._row_counts(raw, item_counts=self.item_counts_)
         out, recon = self._run_module(self._data(std, raw, counts), keys=("codes", "weights", "raw_weights"))
         self.raw_weights_ = np.clip(out["raw_weights"], 0.0, None).astype(np.float32)
