@@ -231,11 +231,51 @@ class IntRRModule(nn.Module):
             anchors = anchors / self.ran.tau
         return h @ anchors.to(h.dtype).t()
 
+    #: items with no training interaction and what their UID term becomes (set by the
+    #: estimator, :meth:`set_cold_items`); None: every item keeps its own ``log p_uid``
+    cold_uid = None
+
+    def set_cold_items(self, cold, group, mode="prefix_mean"):
+        """Replace the UID term of the ``cold`` items (bool, (n_items,)) at decoding:
+        ``"prefix_mean"`` by the mean ``log p_uid`` of the warm items of the same ``group``
+        (int, (n_items,), e.g. the code prefix; the mean over all warm items when the group
+        has none), ``"drop"`` by 0, ``"uid"``/no cold item: their own (untrained) term."""
+        cold = torch.as_tensor(cold, dtype=torch.bool, device=self.sid.device)
+        if mode == "uid" or not bool(cold.any()) or bool(cold.all()):
+            self.cold_uid = None
+            return
+        group = torch.as_tensor(group, dtype=torch.long, device=self.sid.device)
+        warm_idx = torch.nonzero(~cold).squeeze(1)
+        cold_idx = torch.nonzero(cold).squeeze(1)
+        n_groups = int(group.max()) + 1
+        count = torch.bincount(group[warm_idx], minlength=n_groups)
+        self.cold_uid = dict(mode=mode, cold=cold_idx, warm=warm_idx, warm_group=group[warm_idx],
+                             cold_group=group[cold_idx], count=count, n_groups=n_groups)
+
+    def _cold_fallback(self, lp):
+        """``lp`` (B, n_items) with the cold items' columns replaced (:meth:`set_cold_items`);
+        warm columns are untouched. Batched: one scatter-add over the warm items."""
+        st = self.cold_uid
+        lp = lp.clone()
+        if st["mode"] == "drop":
+            lp[:, st["cold"]] = 0.0
+            return lp
+        warm = lp[:, st["warm"]]
+        sums = lp.new_zeros(lp.shape[0], st["n_groups"]).index_add_(1, st["warm_group"], warm)
+        count = st["count"].to(lp.dtype)
+        mean = torch.where(count > 0, sums / count.clamp(min=1), warm.mean(1, keepdim=True))
+        lp[:, st["cold"]] = mean[:, st["cold_group"]]
+        return lp
+
     def item_bonus(self, h):
-        """``μ · log p_uid(i)`` (B, n_items), or None when the UID head is off."""
+        """``μ · log p_uid(i)`` (B, n_items), or None when the UID head is off; the cold
+        items' terms replaced as :meth:`set_cold_items` says."""
         if self.uid_weight <= 0:
             return None
-        return self.uid_weight * F.log_softmax(self.uid_logits(h).float(), -1)
+        lp = F.log_softmax(self.uid_logits(h).float(), -1)
+        if self.cold_uid is not None:
+            lp = self._cold_fallback(lp)
+        return self.uid_weight * lp
 
     # -- inference -----------------------------------------------------------------------
     def user_state(self, items, lengths):

@@ -65,6 +65,16 @@ class IntRRRecommender(SIDRecommenderBase):
         with the beam over the items whose prefixes survive). 0 disables it (the paper's
         IntRR). On by default: measured higher on Amazon Beauty and, on the mean of 3
         seeds, on MovieLens-100k (``docs/recommenders.md``).
+    cold_uid : {"prefix_mean", "drop", "uid"}, default="prefix_mean"
+        The UID head's term of an item with no training interaction
+        (``item_popularity_ == 0``: a cold item, whose UID embedding the head only ever
+        pushed down as a negative): ``"prefix_mean"`` replaces its ``log p_uid(i)`` by the
+        mean ``log p_uid`` of the warm items sharing its code prefix (every level but the
+        last of the tokenizer's codes; all warm items when none does), so it is scored
+        through its codes; ``"drop"`` sets it to 0; ``"uid"`` keeps the untrained term.
+        Warm items' scores are the same under all three; read at predict time (and by
+        early stopping's validation), beam and exact decoding alike. See "Cold items" in
+        ``docs/recommenders.md`` for the measurements behind the default.
     anchor_init : {"random", "behavior"}, default="random"
         Initial UID embeddings of the RAN: random (the paper), or the behaviour model's
         item table that a tokenizer passes down a Pipeline (``SIDSequences.item_embeddings``,
@@ -145,12 +155,13 @@ class IntRRRecommender(SIDRecommenderBase):
         "uid_weight": [StrictInterval(Real, 0, None, closed="left")],
         "conditioning": [StrOptions(set(CONDITIONINGS))],
         "anchor_init": [StrOptions({"random", "behavior"})],
+        "cold_uid": [StrOptions({"prefix_mean", "drop", "uid"})],
     }
 
     def __init__(self, d_model=None, n_layers=None, n_heads=None, head_dim=None, d_ff=None, backbone_size="auto",
                  dropout=0.15,
                  max_len=20, norm_first=True, init_std=None, alignment_weight=0.1, input_mode="redistribution",
-                 output_mode="teacher_forcing", tau=1.0, uid_in_token=True, uid_weight=1.0, anchor_init="random", conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
+                 output_mode="teacher_forcing", tau=1.0, uid_in_token=True, uid_weight=1.0, cold_uid="prefix_mean", anchor_init="random", conditioning="prefix", code_weights=True, code_weight_floor=0.5, code_order="given",
                  leaf=True, constrained=True, decoding="auto", beam_width=20,
                  top_k=10, max_epochs=100, max_time=None, batch_size=256, lr=2e-3, weight_decay=0.0, lr_schedule="constant", ema_decay=None, patience=15,
                  validation_fraction=0.1, device="auto", random_state=None, verbose=0,
@@ -172,6 +183,7 @@ class IntRRRecommender(SIDRecommenderBase):
         self.conditioning = conditioning
         self.uid_in_token = uid_in_token
         self.uid_weight = uid_weight
+        self.cold_uid = cold_uid
         self.anchor_init = anchor_init
         self.code_weights = code_weights
         self.code_weight_floor = code_weight_floor
@@ -224,7 +236,24 @@ class IntRRRecommender(SIDRecommenderBase):
             return True
         return super()._decodes_exactly(module)
 
+    def _fit_popularity(self, X, y, n_items):
+        super()._fit_popularity(X, y, n_items)
+        L = self.code_length_  # the tokenizer's code prefix (every level but the last)
+        prefix = self.codes_[:, : L - 1]
+        self.item_prefix_group_ = (np.unique(prefix, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
+                                   if L > 1 else np.zeros(n_items, np.int64))
+
+    def _set_cold_items(self, module):
+        """Hand the cold items (``item_popularity_ == 0``) and ``cold_uid`` to the module
+        (once per setting)."""
+        key = (self.cold_uid, module.uid_weight > 0, str(module.sid.device))
+        if getattr(module, "_cold_uid_key", None) != key:
+            module.set_cold_items(self.item_popularity_ == 0, self.item_prefix_group_,
+                                  self.cold_uid if module.uid_weight > 0 else "uid")
+            module._cold_uid_key = key
+
     def _rank_scores(self, module, items, lengths, k, validation=False):
+        self._set_cold_items(module)
         if not validation and self._decodes_exactly(module):
             return module.rank_exact(items, lengths, k, self._exact_budget)
         return super()._rank_scores(module, items, lengths, k, validation)
