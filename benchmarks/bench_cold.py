@@ -149,7 +149,8 @@ def reading(store):
         f"NDCG@10 is {o_sid:.4f}, {word[o_sid > o_sas]} SASRec's {o_sas:.4f}. SASRec and "
         "MostPopular cannot rank a cold item (an untrained row, a zero count). IntRR's cold "
         "NDCG@10 by `cold_uid`: " + ", ".join(f"{m} {v:.4f}" for m, v in modes.items())
-        + " (warm-target scores are identical by construction)."])
+        + " (one fit: warm items' scores are the same in the three, only where the cold items "
+        "land in the lists differs)."])
 
 
 def main(argv=None):
