@@ -14,7 +14,8 @@ N_ITEMS = 1682
 
 @pytest.fixture(scope="module")
 def fitted(ml_small):
-    codes = np.random.RandomState(3).randint(0, 12, size=(N_ITEMS, 3))
+    rng = np.random.RandomState(3)  # prefixes of 1 and 2 codes: ~420 and ~7 items a group
+    codes = np.stack([rng.randint(0, k, size=N_ITEMS) for k in (4, 60, 12)], 1)
     X, y = ml_small["X_train"][:80], ml_small["y_train"][:80]
     rec = IntRRRecommender(**TINY, uid_weight=1.0).fit(X, y, codes=codes)
     items, lengths = (torch.as_tensor(a) for a in pad_histories(ml_small["X_test"][:4], rec.max_len))
@@ -43,13 +44,22 @@ def test_cold_uid_modes(fitted):
     # the SID part of a cold item is unchanged; only its UID term is replaced
     np.testing.assert_allclose(s_mean - b_mean, s_uid - b_uid, atol=1e-4)
     np.testing.assert_array_equal(b_drop[:, cold], 0.0)
-    # prefix_mean: the mean UID term of the warm items with the same code prefix (all but
-    # the last level), else of all warm items -- a reference loop over the cold items
-    prefix = rec.codes_[:, : rec.code_length_ - 1]
-    for i in np.flatnonzero(cold)[:50]:
-        peers = (~cold) & np.all(prefix == prefix[i], axis=1)
-        expect = b_uid[:, peers].mean(1) if peers.any() else b_uid[:, ~cold].mean(1)
+    # prefix_mean: the mean UID term of the warm items sharing the longest code prefix
+    # (at most all levels but the last) any warm item has, else of all warm items -- a
+    # reference loop over the cold items
+    L = rec.code_length_
+    depths = []
+    for i in np.flatnonzero(cold):
+        expect = b_uid[:, ~cold].mean(1)
+        depth = 0
+        for d in range(L - 1, 0, -1):
+            peers = (~cold) & np.all(rec.codes_[:, :d] == rec.codes_[i, :d], axis=1)
+            if peers.any():
+                expect, depth = b_uid[:, peers].mean(1), d
+                break
+        depths.append(depth)
         np.testing.assert_allclose(b_mean[:, i], expect, rtol=1e-5, atol=1e-5)
+    assert len(set(depths)) > 1  # the fixture exercises more than one back-off depth
     # the untrained term buries cold items: below the warm items' on average
     assert b_uid[:, cold].mean() < b_uid[:, ~cold].mean()
 

@@ -235,37 +235,61 @@ class IntRRModule(nn.Module):
     #: estimator, :meth:`set_cold_items`); None: every item keeps its own ``log p_uid``
     cold_uid = None
 
-    def set_cold_items(self, cold, group, mode="prefix_mean"):
-        """Replace the UID term of the ``cold`` items (bool, (n_items,)) at decoding:
-        ``"prefix_mean"`` by the mean ``log p_uid`` of the warm items of the same ``group``
-        (int, (n_items,), e.g. the code prefix; the mean over all warm items when the group
-        has none), ``"drop"`` by 0, ``"uid"``/no cold item: their own (untrained) term."""
-        cold = torch.as_tensor(cold, dtype=torch.bool, device=self.sid.device)
-        if mode == "uid" or not bool(cold.any()) or bool(cold.all()):
+    def set_cold_items(self, cold, groups, mode="prefix_mean"):
+        """Replace the UID term of the ``cold`` items (bool, (n_items,)) at decoding.
+
+        ``"prefix_mean"``: the mean ``log p_uid`` of the warm items that share the cold
+        item's longest code prefix any warm item has; ``groups`` (int, (n_items, D)) holds
+        in column ``d`` each item's group of the prefix of length ``d + 1`` (the estimator
+        passes every level but the last); a cold item no warm item shares even the first
+        level with gets the mean over all warm items. ``"drop"``: 0. ``"uid"``, or no
+        cold item, or no warm one: every item keeps its own term.
+        """
+        cold = np.asarray(cold, dtype=bool)
+        if mode == "uid" or not cold.any() or cold.all():
             self.cold_uid = None
             return
-        group = torch.as_tensor(group, dtype=torch.long, device=self.sid.device)
-        warm_idx = torch.nonzero(~cold).squeeze(1)
-        cold_idx = torch.nonzero(cold).squeeze(1)
-        n_groups = int(group.max()) + 1
-        count = torch.bincount(group[warm_idx], minlength=n_groups)
-        self.cold_uid = dict(mode=mode, cold=cold_idx, warm=warm_idx, warm_group=group[warm_idx],
-                             cold_group=group[cold_idx], count=count, n_groups=n_groups)
+        dev = self.sid.device
+
+        def t(a):
+            return torch.as_tensor(np.asarray(a, dtype=np.int64), device=dev)
+
+        warm_idx, cold_idx = np.flatnonzero(~cold), np.flatnonzero(cold)
+        st = dict(mode=mode, cold=t(cold_idx), warm=t(warm_idx), levels=[])
+        if mode == "prefix_mean":
+            groups = np.asarray(groups, dtype=np.int64).reshape(len(cold), -1)
+            todo = np.ones(len(cold_idx), dtype=bool)  # cold items not yet given a level
+            for d in range(groups.shape[1] - 1, -1, -1):  # the deepest shared prefix first
+                g = groups[:, d]
+                has_warm = np.zeros(int(g.max()) + 1, dtype=bool)
+                has_warm[g[warm_idx]] = True
+                take = todo & has_warm[g[cold_idx]]
+                if not take.any():
+                    continue
+                todo &= ~take
+                used, slot = np.unique(g[cold_idx[take]], return_inverse=True)
+                w_in = np.isin(g[warm_idx], used)
+                st["levels"].append(dict(warm=t(warm_idx[w_in]), warm_slot=t(np.searchsorted(used, g[warm_idx[w_in]])),
+                                         cold=t(cold_idx[take]), cold_slot=t(slot.ravel()), n=len(used)))
+            st["rest"] = t(cold_idx[todo])  # no warm peer at any level: all warm items
+        self.cold_uid = st
 
     def _cold_fallback(self, lp):
         """``lp`` (B, n_items) with the cold items' columns replaced (:meth:`set_cold_items`);
-        warm columns are untouched. Batched: one scatter-add over the warm items."""
+        warm columns are untouched. Batched: one scatter-add per prefix level, over the
+        warm items of the groups some cold item falls back to."""
         st = self.cold_uid
-        lp = lp.clone()
+        out = lp.clone()
         if st["mode"] == "drop":
-            lp[:, st["cold"]] = 0.0
-            return lp
-        warm = lp[:, st["warm"]]
-        sums = lp.new_zeros(lp.shape[0], st["n_groups"]).index_add_(1, st["warm_group"], warm)
-        count = st["count"].to(lp.dtype)
-        mean = torch.where(count > 0, sums / count.clamp(min=1), warm.mean(1, keepdim=True))
-        lp[:, st["cold"]] = mean[:, st["cold_group"]]
-        return lp
+            out[:, st["cold"]] = 0.0
+            return out
+        for lv in st["levels"]:
+            sums = lp.new_zeros(lp.shape[0], lv["n"]).index_add_(1, lv["warm_slot"], lp[:, lv["warm"]])
+            count = torch.bincount(lv["warm_slot"], minlength=lv["n"]).to(lp.dtype)
+            out[:, lv["cold"]] = (sums / count)[:, lv["cold_slot"]]
+        if st["rest"].numel():
+            out[:, st["rest"]] = lp[:, st["warm"]].mean(1, keepdim=True)
+        return out
 
     def item_bonus(self, h):
         """``μ · log p_uid(i)`` (B, n_items), or None when the UID head is off; the cold

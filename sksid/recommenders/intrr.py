@@ -69,9 +69,9 @@ class IntRRRecommender(SIDRecommenderBase):
         The UID head's term of an item with no training interaction
         (``item_popularity_ == 0``: a cold item, whose UID embedding the head only ever
         pushed down as a negative): ``"prefix_mean"`` replaces its ``log p_uid(i)`` by the
-        mean ``log p_uid`` of the warm items sharing its code prefix (every level but the
-        last of the tokenizer's codes; all warm items when none does), so it is scored
-        through its codes; ``"drop"`` sets it to 0; ``"uid"`` keeps the untrained term.
+        mean ``log p_uid`` of the warm items sharing its longest code prefix that any warm
+        item has (at most every level but the last of the tokenizer's codes; all warm
+        items when none shares even the first code), so it is scored through its codes; ``"drop"`` sets it to 0; ``"uid"`` keeps the untrained term.
         Warm items' scores are the same under all three; read at predict time (and by
         early stopping's validation), beam and exact decoding alike. See "Cold items" in
         ``docs/recommenders.md`` for the measurements behind the default.
@@ -238,17 +238,18 @@ class IntRRRecommender(SIDRecommenderBase):
 
     def _fit_popularity(self, X, y, n_items):
         super()._fit_popularity(X, y, n_items)
-        L = self.code_length_  # the tokenizer's code prefix (every level but the last)
-        prefix = self.codes_[:, : L - 1]
-        self.item_prefix_group_ = (np.unique(prefix, axis=0, return_inverse=True)[1].ravel().astype(np.int64)
-                                   if L > 1 else np.zeros(n_items, np.int64))
+        L = self.code_length_  # prefixes of the tokenizer's codes: every level but the last
+        groups = [np.unique(self.codes_[:, : d + 1], axis=0, return_inverse=True)[1].ravel()
+                  for d in range(L - 1)]
+        self.item_prefix_groups_ = (np.stack(groups, 1).astype(np.int64) if groups
+                                    else np.zeros((n_items, 1), np.int64))
 
     def _set_cold_items(self, module):
         """Hand the cold items (``item_popularity_ == 0``) and ``cold_uid`` to the module
         (once per setting)."""
         key = (self.cold_uid, module.uid_weight > 0, str(module.sid.device))
         if getattr(module, "_cold_uid_key", None) != key:
-            module.set_cold_items(self.item_popularity_ == 0, self.item_prefix_group_,
+            module.set_cold_items(self.item_popularity_ == 0, self.item_prefix_groups_,
                                   self.cold_uid if module.uid_weight > 0 else "uid")
             module._cold_uid_key = key
 
