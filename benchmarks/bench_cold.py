@@ -12,7 +12,7 @@ and IntRR is scored three ways from the same fit (``cold_uid`` = prefix_mean, dr
 NDCG@10 and Recall@10 with user counts; every (row, seed) is appended to
 ``docs/results/cold_<dataset>.jsonl`` when it finishes and ``cold_<dataset>.md`` is
 rewritten (mean ± sd over seeds). SASRec and the codes are cached per seed under
-``$SKSID_CACHE_DIR/bench/cold_<dataset>/seed<N>``.
+``$SKSID_CACHE_DIR/bench/cold_<dataset>/seed<N>`` (the fitted IntRR too, not reused).
 """
 from __future__ import annotations
 
@@ -227,6 +227,7 @@ def main(argv=None):
                                    verbose=args.verbose)
             rec.fit(split.X_train, split.y_train, codes=codes, weights=weights)
             fit_s = tok_s + time.perf_counter() - t0
+            joblib.dump(rec, cache / f"intrr_{tok}.joblib")  # for diagnoses of the ranked lists
             for mode in COLD_UID:
                 rec.set_params(cold_uid=mode)
                 record(f"{tok}+intrr:{mode}", rec.predict(split.X_test), fit_s)
