@@ -71,10 +71,14 @@ class IntRRRecommender(SIDRecommenderBase):
         pushed down as a negative): ``"prefix_mean"`` replaces its ``log p_uid(i)`` by the
         mean ``log p_uid`` of the warm items sharing its longest code prefix that any warm
         item has (at most every level but the last of the tokenizer's codes; all warm
-        items when none shares even the first code), so it is scored through its codes; ``"drop"`` sets it to 0; ``"uid"`` keeps the untrained term.
+        items when none shares even the first code), so it is scored as its warm
+        code-neighbours are; ``"drop"`` sets it to 0; ``"uid"`` keeps the untrained term.
         Warm items' scores are the same under all three; read at predict time (and by
-        early stopping's validation), beam and exact decoding alike. See "Cold items" in
-        ``docs/recommenders.md`` for the measurements behind the default.
+        early stopping's validation), beam and exact decoding alike. On the
+        MovieLens-100k cold split (3 seeds) ``"prefix_mean"`` and ``"uid"`` give the same
+        NDCG@10 (.0559 overall, 0 on cold targets: the level terms do not rank cold items
+        high either), ``"drop"`` .0454 overall and .0241 on cold targets (cold items
+        flood every list); see "Cold items" in ``docs/recommenders.md``.
     anchor_init : {"random", "behavior"}, default="random"
         Initial UID embeddings of the RAN: random (the paper), or the behaviour model's
         item table that a tokenizer passes down a Pipeline (``SIDSequences.item_embeddings``,
