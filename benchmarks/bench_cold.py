@@ -99,7 +99,7 @@ def write_report(store, dataset, info, args):
                     [r[m + part] for r in runs])
         line["fit s"] = mean_sd([r["fit_s"] for r in runs], 0)
         rows.append(line)
-    users = {(r["n_users"], r["n_users/warm"], r["n_users/cold"]) for r in store}
+    users = {(int(r["n_users"]), int(r["n_users/warm"]), int(r["n_users/cold"])) for r in store}
     text = "\n".join([
         f"# Cold items on {dataset}",
         "",
@@ -110,8 +110,13 @@ def write_report(store, dataset, info, args):
         f"`cold_item_split(cold_fraction=0.1, random_state=seed)` ({info}); test users per seed "
         "(all, warm target, cold target): " + ", ".join(str(u) for u in sorted(users)) + ". Full "
         "ranking over the whole catalogue, mean ± sd over seeds. Package defaults, except "
-        f"IntRR's `max_epochs={args.intrr_epochs}` (early stopping, patience 15, usually ends "
-        "a fit sooner; the cap keeps 3 seeds within an hour of one core).",
+        f"IntRR's `max_epochs={args.intrr_epochs}` (the default is 100 with early stopping, "
+        "patience 15; the cap bounds the run's time on a shared 2-core CPU and may end a fit "
+        "before early stopping would). SID rows: the "
+        "tokenizer's input is MiniLM text + categories + the seed's SASRec item table (a cold "
+        "item's row is untrained); ADC-SID gets the training counts (cold: 0, so it ignores "
+        "those rows), RQ-KMeans quantises every column as given. fit s are wall times on a "
+        "CPU shared with other runs.",
         "",
         markdown_table(rows),
         "",
