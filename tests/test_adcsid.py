@@ -216,7 +216,7 @@ def test_reliability_from_counts_rises_with_popularity():
         # MovieLens in docs/tokenizers.md)
         b = t._behavior_positions()
         w_by_count = [t.transform(X, item_counts=np.full(len(counts), c))[1][:, b]
-                      for c in (0, np.median(counts), counts.max())]
+                      for c in (1, np.median(counts), counts.max())]
         active = w_by_count[0] > 0
         assert active.any()
         assert np.all(np.diff(np.stack(w_by_count)[:, active], axis=0) > 0)

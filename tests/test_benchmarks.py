@@ -412,3 +412,38 @@ def test_options_benchmark_behaviour_settings(tmp_path, monkeypatch):
     assert bo.epoch_seconds(fitted) == 3.75
     store.write_text(json.dumps({**row, "model": "SASRec (behaviour)", "fit_s": None}) + "\n")
     assert [ln for ln in bo.report().splitlines() if ln.startswith("| b |")][0].endswith("| 3 |  |")
+
+
+def test_cold_benchmark_runs_every_row_at_a_tiny_size(monkeypatch, tmp_path):
+    from functools import partial
+
+    import numpy as np
+
+    import bench_cold as bc
+    import sksid.features
+
+    monkeypatch.setenv("SKSID_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.RandomState(0)
+    monkeypatch.setattr(sksid.features, "item_features", lambda data, **kw: {
+        "text": rng.randn(data.n_items, 8).astype(np.float32),
+        "category": rng.rand(data.n_items, 4).astype(np.float32)})
+    tiny = dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, max_epochs=1)
+    monkeypatch.setattr(bc, "SASRecRecommender", partial(bc.SASRecRecommender, **tiny))
+    monkeypatch.setattr(bc, "IntRRRecommender", partial(bc.IntRRRecommender, **dict(tiny, head_dim=8)))
+    monkeypatch.setattr(bc, "ADCSIDTokenizer", partial(bc.ADCSIDTokenizer, codebook_size=16, hidden_dim=16,
+                                                       latent_dim=8, max_epochs=1))
+    bc.main(["--seeds", "0", "--max-users", "80", "--intrr-epochs", "1", "--results", str(tmp_path),
+             "--models", "mostpop,sasrec,contentknn,adcsid"])
+    rows = [json.loads(line) for line in (tmp_path / "cold_movielens.jsonl").read_text().splitlines()]
+    assert {r["row"] for r in rows} == {"mostpop", "sasrec", "contentknn", *(
+        f"adcsid+intrr:{m}" for m in bc.COLD_UID)}
+    for r in rows:
+        assert r["n_users"] == r["n_users/warm"] + r["n_users/cold"] and "ndcg@10/cold" in r
+    assert {r["ndcg@10/cold"] for r in rows if r["row"] in ("mostpop", "sasrec")} == {0.0}
+    # one fit, scored three ways
+    assert len({r["fit_s"] for r in rows if r["row"].startswith("adcsid+intrr")}) == 1
+    page = (tmp_path / "cold_movielens.md").read_text()
+    assert "--max-users 80" in page and "## Reading" in page and "ContentKNN's" in page
+    assert (tmp_path / "cache" / "bench" / "cold_movielens_smoke80" / "seed0" / "codes_adcsid.npz").exists()
+    with pytest.raises(SystemExit, match="unknown model"):
+        bc.main(["--models", "bert4rec", "--results", str(tmp_path)])

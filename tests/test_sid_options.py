@@ -235,7 +235,8 @@ def test_constrained_scores_are_a_distribution_over_items(cls, constrained, ml_s
 def test_uid_head_scores_are_sid_logprobs_plus_weighted_uid_logprobs(ml_small):
     codes = _codes(2, 16, seed=3)
     X, y = ml_small["X_train"][:60], ml_small["y_train"][:60]
-    rec = IntRRRecommender(**TINY, uid_weight=0.5).fit(X, y, codes=codes)
+    # cold_uid="uid": every item keeps its own UID term (tests/test_intrr_cold.py for the rest)
+    rec = IntRRRecommender(**TINY, uid_weight=0.5, cold_uid="uid").fit(X, y, codes=codes)
     m = rec.net_.module_.eval()
     items, lengths = (torch.as_tensor(a) for a in pad_histories(ml_small["X_test"][:3], rec.max_len))
     with torch.no_grad():

@@ -45,7 +45,11 @@ class ADCSIDModule(CodeCollisionMixin, nn.Module):
     Batches are dicts: ``x__<modality>`` (B, d_m) standardised inputs (also the
     reconstruction targets), ``n_norm`` (B,) Eq. 16 of the reliability signal, ``w`` (B,)
     Eq. 17 alignment strength and, optionally, ``idx`` (B,) the items' row ids (used by
-    :meth:`dedup_loss`).
+    :meth:`dedup_loss`) and ``cold`` (B,) bool, items with no training interaction: their
+    behavioural embedding is replaced by zeros everywhere (projection, shared and
+    behavioural experts, gates, reconstruction target), their behavioural gates R are 0
+    and their alignment strength is 0, so nothing of that (untrained) row reaches a code,
+    a weight or the loss.
 
     Parameters
     ----------
@@ -168,7 +172,14 @@ class ADCSIDModule(CodeCollisionMixin, nn.Module):
         return out
 
     def _inputs(self, batch):
-        return {m: batch["x__" + m].float() for m in self.modality_dims}
+        """The modalities of ``batch`` (float); a cold item's (``batch["cold"]``) behavioural
+        embedding is replaced by zeros, the standardised catalogue mean."""
+        x = {m: batch["x__" + m].float() for m in self.modality_dims}
+        cold = batch.get("cold")
+        if cold is not None and self.has_behavior:
+            b = self.behavior_modality
+            x[b] = x[b].masked_fill(cold.bool().unsqueeze(1), 0.0)
+        return x
 
     # -- Eq. 2-3 -------------------------------------------------------------------
     def project(self, x):
@@ -291,6 +302,10 @@ class ADCSIDModule(CodeCollisionMixin, nn.Module):
         used, qs, codes, vq_loss = self.quantize(zs)
         gates = self.content_gates(x)
         R, raw_R = self.behavior_gate(x, batch["n_norm"], return_raw=True)
+        cold = batch.get("cold")
+        if cold is not None and R is not None:  # no behaviour, no behavioural weight
+            warm = (~cold.bool()).float().unsqueeze(1)
+            R, raw_R = R * warm, raw_R * warm
         weights = self.gate_vector(gates, R, B, dev)
         z = self.fuse(used, weights)   # Eq. 10
         z_q = self.fuse(qs, weights)   # Eq. 11
@@ -321,7 +336,10 @@ class ADCSIDModule(CodeCollisionMixin, nn.Module):
     def loss(self, out, **batch):
         loss = self.reconstruction_loss(out, batch) + out["vq_loss"]
         if self.use_alignment and self.alignment_weight > 0 and len(self.modality_dims) > 1:
-            loss = loss + self.alignment_weight * self.alignment_loss(out["h_m"], batch["w"])
+            w = batch["w"]
+            if batch.get("cold") is not None:  # nothing to align a cold item's content to
+                w = w * (~batch["cold"].bool()).to(w.dtype)
+            loss = loss + self.alignment_weight * self.alignment_loss(out["h_m"], w)
         R = out["R"]
         if R is not None and self.use_behavior_gate and self.use_sparsity_reg:
             loss = loss + self.sparsity_loss(R)

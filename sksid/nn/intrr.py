@@ -231,11 +231,75 @@ class IntRRModule(nn.Module):
             anchors = anchors / self.ran.tau
         return h @ anchors.to(h.dtype).t()
 
+    #: items with no training interaction and what their UID term becomes (set by the
+    #: estimator, :meth:`set_cold_items`); None: every item keeps its own ``log p_uid``
+    cold_uid = None
+
+    def set_cold_items(self, cold, groups, mode="prefix_mean"):
+        """Replace the UID term of the ``cold`` items (bool, (n_items,)) at decoding.
+
+        ``"prefix_mean"``: the mean ``log p_uid`` of the warm items that share the cold
+        item's longest code prefix any warm item has; ``groups`` (int, (n_items, D)) holds
+        in column ``d`` each item's group of the prefix of length ``d + 1`` (the estimator
+        passes every level but the last); a cold item no warm item shares even the first
+        level with gets the mean over all warm items. ``"drop"``: 0. ``"uid"``, or no
+        cold item, or no warm one: every item keeps its own term.
+        """
+        cold = np.asarray(cold, dtype=bool)
+        if mode == "uid" or not cold.any() or cold.all():
+            self.cold_uid = None
+            return
+        dev = self.sid.device
+
+        def t(a):
+            return torch.as_tensor(np.asarray(a, dtype=np.int64), device=dev)
+
+        warm_idx, cold_idx = np.flatnonzero(~cold), np.flatnonzero(cold)
+        st = dict(mode=mode, cold=t(cold_idx), warm=t(warm_idx), levels=[])
+        if mode == "prefix_mean":
+            groups = np.asarray(groups, dtype=np.int64).reshape(len(cold), -1)
+            todo = np.ones(len(cold_idx), dtype=bool)  # cold items not yet given a level
+            for d in range(groups.shape[1] - 1, -1, -1):  # the deepest shared prefix first
+                g = groups[:, d]
+                has_warm = np.zeros(int(g.max()) + 1, dtype=bool)
+                has_warm[g[warm_idx]] = True
+                take = todo & has_warm[g[cold_idx]]
+                if not take.any():
+                    continue
+                todo &= ~take
+                used, slot = np.unique(g[cold_idx[take]], return_inverse=True)
+                w_in = np.isin(g[warm_idx], used)
+                st["levels"].append(dict(warm=t(warm_idx[w_in]), warm_slot=t(np.searchsorted(used, g[warm_idx[w_in]])),
+                                         cold=t(cold_idx[take]), cold_slot=t(slot.ravel()), n=len(used)))
+            st["rest"] = t(cold_idx[todo])  # no warm peer at any level: all warm items
+        self.cold_uid = st
+
+    def _cold_fallback(self, lp):
+        """``lp`` (B, n_items) with the cold items' columns replaced (:meth:`set_cold_items`);
+        warm columns are untouched. Batched: one scatter-add per prefix level, over the
+        warm items of the groups some cold item falls back to."""
+        st = self.cold_uid
+        out = lp.clone()
+        if st["mode"] == "drop":
+            out[:, st["cold"]] = 0.0
+            return out
+        for lv in st["levels"]:
+            sums = lp.new_zeros(lp.shape[0], lv["n"]).index_add_(1, lv["warm_slot"], lp[:, lv["warm"]])
+            count = torch.bincount(lv["warm_slot"], minlength=lv["n"]).to(lp.dtype)
+            out[:, lv["cold"]] = (sums / count)[:, lv["cold_slot"]]
+        if st["rest"].numel():
+            out[:, st["rest"]] = lp[:, st["warm"]].mean(1, keepdim=True)
+        return out
+
     def item_bonus(self, h):
-        """``μ · log p_uid(i)`` (B, n_items), or None when the UID head is off."""
+        """``μ · log p_uid(i)`` (B, n_items), or None when the UID head is off; the cold
+        items' terms replaced as :meth:`set_cold_items` says."""
         if self.uid_weight <= 0:
             return None
-        return self.uid_weight * F.log_softmax(self.uid_logits(h).float(), -1)
+        lp = F.log_softmax(self.uid_logits(h).float(), -1)
+        if self.cold_uid is not None:
+            lp = self._cold_fallback(lp)
+        return self.uid_weight * lp
 
     # -- inference -----------------------------------------------------------------------
     def user_state(self, items, lengths):

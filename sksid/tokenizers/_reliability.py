@@ -50,6 +50,8 @@ class ReliabilityMixin:
             norms = np.linalg.norm(raw[b].astype(np.float64), axis=1)
             self.norm_min_, self.norm_max_ = float(norms.min()), float(norms.max())  # Eq. 15
             vals = self._reliability_values(raw, counts)
+            if counts is not None and self.reliability_ == "norm" and np.any(counts > 0):
+                vals = vals[counts > 0]  # a cold item's (untrained) norm sets nothing
             lo, hi = float(vals.min()), float(vals.max())
             if hi - lo <= 1e-12 * max(abs(hi), 1.0):
                 what = ("behavioural embeddings have the same norm (N_max == N_min)"
@@ -64,12 +66,14 @@ class ReliabilityMixin:
         return counts
 
     def _row_counts(self, raw, rows=None, n_rows=None, item_counts=None):
-        """Counts of the rows ``rows`` of an input of ``n_rows`` rows (``reliability_ ==
-        "log_count"`` only, else None); ``item_counts`` are the whole input's counts (default:
-        the fitted counts for the training catalogue's row count, else 0: new items)."""
+        """Counts of the rows ``rows`` of an input of ``n_rows`` rows, or None when counts
+        are unknown (fitted without counts and none given, or no behavioural modality);
+        ``item_counts`` are the whole input's counts (default: the fitted counts for the
+        training catalogue's row count, else 0: new items)."""
         n = next(iter(raw.values())).shape[0]
         counts = None
-        if self.reliability_ == "log_count" and self.behavior_modality in raw:
+        known = item_counts is not None or getattr(self, "item_counts_", None) is not None
+        if known and self.behavior_modality in raw:
             n_total = n if n_rows is None else n_rows
             if item_counts is not None:
                 counts = self._check_counts(item_counts, n_total)
@@ -101,10 +105,29 @@ class ReliabilityMixin:
         return n_norm.astype(np.float32), w.astype(np.float32)
 
     def _data(self, std, raw, counts=None):
-        """The network's inputs: standardised ``x__<modality>``, ``n_norm``, ``w`` and row ids."""
+        """The network's inputs: standardised ``x__<modality>``, ``n_norm``, ``w``, row ids
+        and, when counts are known, ``cold`` (count 0: the network ignores the item's
+        behavioural embedding, see :class:`~sksid.nn.adcsid.ADCSIDModule`)."""
         n_norm, w = self._norm_inputs(raw, counts)
         data = {"x__" + m: a for m, a in std.items()}
         data["n_norm"] = n_norm
         data["w"] = w
         data["idx"] = np.arange(len(n_norm), dtype=np.int64)  # row ids (collision targets)
+        if counts is not None and self.behavior_modality in raw:
+            data["cold"] = np.asarray(counts) == 0
         return data
+
+    def _warm_scaler(self, std, raw, counts):
+        """Refit the behavioural modality's scaler on the items with interactions (a cold
+        item's untrained row must not move anyone's standardisation); returns ``std`` with
+        that modality standardised again."""
+        b = self.behavior_modality
+        if counts is None or b not in raw or not np.any(counts > 0) or np.all(counts > 0):
+            return std
+        a = raw[b][counts > 0].astype(np.float64)
+        mean = a.mean(0)
+        rms = float(np.sqrt(np.mean((a - mean) ** 2)))
+        self.scalers_[b] = (mean.astype(np.float32), rms if rms > 1e-12 else 1.0)
+        std = dict(std)
+        std[b] = ((raw[b] - self.scalers_[b][0]) / self.scalers_[b][1]).astype(np.float32)
+        return std

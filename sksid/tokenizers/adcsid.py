@@ -170,6 +170,22 @@ class ADCSIDTokenizer(ReliabilityMixin, TorchTokenizer):
       items' ``N_norm`` is clipped to [0, 1] with the fitted min/max; with counts, a
       feature input of ``n_items_`` rows is the training catalogue (fitted counts), other
       rows are cold items (count 0) unless ``transform(X, item_counts=...)`` is given.
+    * **Cold items.** When counts are known (histories input, or ``fit(X,
+      item_counts=...)``), an item with count 0 has no behaviour to trust: its behavioural
+      embedding is replaced by zeros after standardisation (the warm items' mean) in every
+      part of the network (projection ``h_b`` and so the shared experts, behavioural
+      experts, gate, reconstruction target), its behavioural gates R are 0 and its
+      alignment term is weighted 0. The paper's mechanism only shrinks it (with
+      ``"log_count"``, ``N_norm = 0``: ``w = sigmoid(-beta) ~ 1e-4`` but the gate's
+      ``sigma(N_norm) = 1/2``, and the experts read the untrained row; on MovieLens-100k
+      every cold item's codes changed when its row was redrawn, behavioural weights up to
+      .48). So a cold item's codes are: shared and content codes from its content alone,
+      behavioural codes those of the mean embedding (the same for every cold item);
+      weights: 1 (shared), the softmax content gate (content), 0 (behaviour). The
+      behavioural scaler (and, with ``reliability="norm"``, Eq. 15's min/max) are fitted on
+      the warm items, so a cold row changes no code, weight or training step of any item:
+      redrawing it gives the same fit. ``transform`` treats new rows as cold (count 0)
+      unless ``item_counts`` says otherwise. Without counts every item is warm.
     * **Fewer items than K** raises (k-means initialisation needs K points).
     * Dead codewords are re-seeded after every epoch from the worst-quantised latents, so
       codebook utilisation stays near 1.0.
@@ -364,6 +380,7 @@ class ADCSIDTokenizer(ReliabilityMixin, TorchTokenizer):
     def _fit_features(self, std, raw, seed, resume, item_counts=None):
         b = self.behavior_modality
         counts = self._fit_reliability(raw, item_counts)
+        std = self._warm_scaler(std, raw, counts)
         data = self._data(std, raw, counts)
         self.alignment_strength_ = data["w"].copy()
         self.n_norm_ = data["n_norm"].copy()
@@ -388,10 +405,13 @@ class ADCSIDTokenizer(ReliabilityMixin, TorchTokenizer):
         for m, k in mod.n_specific.items():
             layout += [f"{m}_{i}" for i in range(k)]
         self.code_layout_ = layout
+        return std
 
     def _encode_fitted(self, std, raw, state):
         """The training catalogue's codes with the fitted counts; keeps the gate's raw
-        weights (``raw_weights_``)."""
+        weights (``raw_weights_``). ``state`` is the standardised input ``_fit_features``
+        trained on (its behavioural scaler fitted on the warm items)."""
+        std = state if state is not None else std
         counts = self._row_counts(raw, item_counts=self.item_counts_)
         out, recon = self._run_module(self._data(std, raw, counts), keys=("codes", "weights", "raw_weights"))
         self.raw_weights_ = np.clip(out["raw_weights"], 0.0, None).astype(np.float32)
