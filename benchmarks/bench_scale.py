@@ -17,8 +17,11 @@ the same synthetic data of that size):
   of peak training memory; on CUDA ``max_memory_allocated`` growth);
 * **predict ms/user**: ``predict`` of ``--users`` histories, exact scoring of every item
   and, for the SID models, their approximate decoding (IntRR/TIGER: constrained beam of
-  width 20; RPG: the graph search, only up to 100k items, where building its graph is
-  affordable).
+  width 20; RPG: the graph search, up to ``--graph-max-items`` (10k) items: building its
+  item graph costs O(items² · 32 · d), hours on a CPU at 100k).
+
+Rows are appended to ``docs/results/scale.jsonl`` as they finish and the page is rebuilt
+from it; a rerun skips the (model, size) pairs already there (``--rerun`` redoes them).
 
 SASRec with full-softmax cross-entropy and IntRR with its UID head (the default,
 ``uid_weight=1``: a softmax over every item beside the code levels) materialise
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 import time
 import warnings
@@ -166,7 +170,7 @@ def measure(model, n_items, data, args):
         row["predict ms/user (approx.)"] = predict_ms(rec, X, args.users, decoding="beam", beam_width=20)
     else:
         row["predict ms/user (exact)"] = predict_ms(rec, X, args.users)
-        if n_items <= 100_000:
+        if n_items <= args.graph_max_items:  # the graph costs O(n_items² · m · d) to build
             t1 = time.perf_counter()
             rec.build_graph()
             row["fit setup s"] += time.perf_counter() - t1
@@ -227,6 +231,9 @@ def main(argv=None):
     ap.add_argument("--users", type=int, default=256, help="histories predicted for the latency")
     ap.add_argument("--max-logits-gib", type=float, default=8.0)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--graph-max-items", type=int, default=10_000)
+    ap.add_argument("--rerun", action="store_true")
+    ap.add_argument("--report", action="store_true", help="only rebuild the page from the .jsonl")
     ap.add_argument("--page", default="scale")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -234,19 +241,30 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     sizes = sorted(int(s) for s in args.items.split(","))
     models = args.models.split(",")
+    store = RESULTS / f"{args.page}.jsonl"
     rows = {}
+    if store.exists() and not args.rerun:
+        for line in store.read_text().splitlines():
+            r = json.loads(line)
+            rows[(r.pop("model"), r.pop("items"))] = r
     n_users = max(args.steps * args.batch, args.users)
     for n in sizes:
+        todo = [] if args.report else [m for m in models if (m, n) not in rows]
+        if not todo:
+            continue
         stage(f"synthetic catalogue of {n:,} items, {n_users} users")
         data = synthetic(n, n_users)
-        for model in models:
+        for model in todo:
             stage(f"{model} at {n:,} items")
             rows[(model, n)] = measure(model, n, data, args)
             print(rows[(model, n)], flush=True)
+            with store.open("a") as f:
+                f.write(json.dumps({"model": model, "items": n, **rows[(model, n)]}) + "\n")
+    sizes = [n for n in sizes if any((m, n) in rows for m in models)]
     table = []
     for model in models:
         for n in sizes:
-            r = rows[(model, n)]
+            r = rows.get((model, n), {"not run": "not measured yet"})
             table.append({"model": LABELS[model], "items": f"{n:,}",
                           **{k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in r.items()}})
     cols = sorted({k for r in table for k in r}, key=lambda k: [*table[0]].index(k) if k in table[0] else 99)
@@ -261,6 +279,9 @@ def main(argv=None):
         f"Command: `python benchmarks/bench_scale.py {flags}`"
         + (f" `--threads {args.threads}`" if args.threads else "") + f". Machine: {machine_line()}"
         + (f"; {torch.get_num_threads()} torch thread(s)" if not torch.cuda.is_available() else "") + ".",
+        "",
+        f"Rows are appended to `{args.page}.jsonl` as they finish (a rerun measures only the missing "
+        "ones), so sizes may come from different runs on this machine; compare rows of one size.",
         "",
         "Synthetic clustered catalogues (the recipe is in the script's docstring); histories of 20 items; "
         f"training batch {args.batch}; the CPU-size backbones (SASRec d_model 64, 2 blocks; IntRR/TIGER/RPG "
