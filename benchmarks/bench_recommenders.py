@@ -32,8 +32,9 @@ Rows (``--rows``, comma list; default: all of them):
   ``decoding="exact"`` (every catalogue item scored by its summed level log-probabilities),
   ``"beam"`` or, for RPG, ``"graph"`` (its item graph built on the fitted model), so the
   decodings are compared on the same fit. ``<row>+unseen``: the same, with
-  ``exclude_seen=True`` (the user's history items leave the ranking, as RecBole's and
-  RecTools' full-ranking evaluations do).
+  ``exclude_seen=True`` (the user's history items leave the ranking, as RecTools'
+  evaluation does). ``<row>+<parameter>=<value>``: the same with one parameter that acts at
+  predict time changed (``intrr:adcsid+popularity_penalty=0.2``).
 
 ``--history 50`` splits with histories of up to 50 items and gives every model
 ``max_len=50`` (RPG's and eSASRec's setting on Beauty); its rows keep their own setting,
@@ -118,6 +119,8 @@ DECODINGS = ("exact", "beam", "unseen", "graph")  # "<row>+exact": the saved mod
 # what each "+<suffix>" changes on the saved model before it predicts again
 REDECODE_PARAMS = {"exact": {"decoding": "exact"}, "beam": {"decoding": "beam"}, "unseen": {"exclude_seen": True},
                    "graph": {"decoding": "graph"}}
+REDECODE_LABELS = {"exact": ", exact decoding (same fit)", "beam": ", beam 50 (same fit)",
+                   "unseen": ", history items excluded (same fit)", "graph": ", graph decoding (same fit)"}
 HISTORY = 20  # the main tables' history cap (the ADC-SID paper's); --history 50 is RPG's
 BUDGET_S = 900  # the ":budget" rows: a 15-minute wall-clock budget
 # Early-stopping patience of the SID rows when --patience is not given: the benchmark's own
@@ -144,8 +147,8 @@ def all_rows():
 def split_decoding(row):
     """``"intrr:adcsid+exact"`` -> ``("intrr:adcsid", "exact")``; no suffix -> ``(row, None)``."""
     base, _, dec = row.partition("+")
-    if dec and dec not in DECODINGS:
-        raise SystemExit(f"unknown decoding {dec!r} in {row!r}; one of {DECODINGS}")
+    if dec and dec not in DECODINGS and not is_setting(dec):
+        raise SystemExit(f"unknown decoding {dec!r} in {row!r}; one of {DECODINGS} or <parameter>=<value>")
     return base, (dec or None)
 
 
@@ -429,11 +432,11 @@ def redecode_row(ctx, row, seed, store):
         print(f"[skip] {row} seed {seed}: needs the saved model of row {base!r} (run it first)")
         return None
     rec = joblib.load(path)
-    rec.set_params(**REDECODE_PARAMS[dec])
+    rec.set_params(**(REDECODE_PARAMS[dec] if dec in REDECODE_PARAMS else dict([parse_setting(dec)])))
     if dec == "graph":  # RPG: the item graph of the fitted model
         rec.build_graph()
     return evaluate(ctx, row, seed, store, rec, ref["fit_s"],
-                    dict(decoding={"exact": "exact", "beam": "beam 50"}.get(dec, ref.get("decoding")),
+                    dict(decoding={"exact": "exact", "beam": "beam 50", "graph": "graph"}.get(dec, ref.get("decoding")),
                          codes_L=ref.get("codes_L"),
                          collision_rate=ref.get("collision_rate"), backbone=ref.get("backbone")))
 
@@ -569,9 +572,7 @@ def row_label(row):
         else:
             label = name + "".join(f", {part}" for part in parts)
         if dec:
-            label += {"exact": ", exact decoding (same fit)", "beam": ", beam 50 (same fit)",
-                      "unseen": ", history items excluded (same fit)",
-                      "graph": ", graph decoding (same fit)"}[dec]
+            label += REDECODE_LABELS.get(dec, f", {dec} (same fit)")
         return label, "-"
     name = {"intrr": "IntRR", "tiger": "TIGER", "rpg": "RPG"}[model]
     labels = {"noweights": ", code_weights=False", "weights": ", code_weights=True",
@@ -582,8 +583,7 @@ def row_label(row):
               "uid_in_token=false": ", uid_in_token=False (the default before 2026-12-06)"}
     extra = "".join(labels.get(part, f", {part}") for part in variant_parts(variant))
     if dec:
-        extra += {"exact": ", exact decoding (same fit)", "beam": ", beam 50 (same fit)",
-                  "unseen": ", history items excluded (same fit)", "graph": ", graph decoding (same fit)"}[dec]
+        extra += REDECODE_LABELS.get(dec, f", {dec} (same fit)")
     return name + extra, TOK_NAMES[tok]
 
 
