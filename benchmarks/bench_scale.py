@@ -75,10 +75,11 @@ def synthetic(n_items, n_users, seed=0):
     pop = 1.0 / np.arange(1, n_items + 1) ** 1.1
     pop = pop[rng.permutation(n_items)]
     members = [np.flatnonzero(cluster == c) for c in range(CLUSTERS)]
-    probs = [pop[m] / pop[m].sum() for m in members]
+    probs = [pop[m] / pop[m].sum() if len(m) else None for m in members]
+    filled = np.array([c for c in range(CLUSTERS) if len(members[c])])  # small catalogues leave gaps
     X, y = [], []
     for _ in range(n_users):
-        cs = rng.choice(CLUSTERS, size=rng.randint(1, 4), replace=False)
+        cs = rng.choice(filled, size=min(rng.randint(1, 4), len(filled)), replace=False)
         picks = [rng.choice(members[c], p=probs[c]) for c in rng.choice(cs, size=HISTORY + 1)]
         X.append(np.asarray(picks[:-1], dtype=np.int64))
         y.append(picks[-1])

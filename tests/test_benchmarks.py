@@ -447,3 +447,22 @@ def test_cold_benchmark_runs_every_row_at_a_tiny_size(monkeypatch, tmp_path):
     assert (tmp_path / "cache" / "bench" / "cold_movielens_smoke80" / "seed0" / "codes_adcsid.npz").exists()
     with pytest.raises(SystemExit, match="unknown model"):
         bc.main(["--models", "bert4rec", "--results", str(tmp_path)])
+
+
+def test_scale_benchmark_runs_at_a_tiny_size_and_skips_what_would_not_fit(monkeypatch, tmp_path):
+    import bench_scale as bs
+
+    monkeypatch.setattr(bs, "RESULTS", tmp_path)
+    monkeypatch.setattr(bs, "write_result", lambda name, text: (tmp_path / name).write_text(text) or tmp_path / name)
+    argv = ["--items", "600,1200", "--models", "sasrec-ce,sasrec-ss,intrr-sid,tiger,rpg", "--batch", "16",
+            "--steps", "1", "--users", "8", "--max-logits-gib", "0.0025", "--page", "scale_tiny"]
+    bs.main(argv)
+    rows = [json.loads(line) for line in (tmp_path / "scale_tiny.jsonl").read_text().splitlines()]
+    assert {(r["model"], r["items"]) for r in rows} == {(m, n) for m in ("sasrec-ce", "sasrec-ss", "intrr-sid", "tiger", "rpg")
+                                                        for n in (600, 1200)}
+    ce = {r["items"]: r for r in rows if r["model"] == "sasrec-ce"}
+    assert "not run" not in ce[600] and "GiB" in ce[1200]["not run"]  # 2·16·20·1200·4 B > 0.0025 GiB
+    page = (tmp_path / "scale_tiny.md").read_text()
+    assert "Crossover" in page and (tmp_path / "scale_tiny.png").exists()
+    bs.main(argv)  # a rerun measures nothing new
+    assert len((tmp_path / "scale_tiny.jsonl").read_text().splitlines()) == len(rows)
