@@ -116,10 +116,11 @@ Two items with the same code tuple enter the backbone as different tokens: the R
 Assignment Network, anchored on each item's unique id, gives them different level-wise
 assignment distributions (the IntRR paper's Figure 3)."""),
     ("code", """codes = rec.codes_[:, : tok.codes_.shape[1]]
-_, inv, cnt = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
-inv = inv.ravel()
-group = np.flatnonzero(cnt[inv] > 1)
-pair = group[inv[group] == inv[group[0]]][:2] if group.size else np.array([0, 1])
+# the two items that share the longest code prefix (the whole SID when two items collide)
+order = np.lexsort(codes.T[::-1])
+shared_len = np.cumprod(codes[order][1:] == codes[order][:-1], axis=1).sum(1)
+j = int(np.argmax(shared_len))
+pair, shared = order[[j, j + 1]], int(shared_len[j])
 dists = rec.redistribution(pair)
 fig, axes = plt.subplots(1, len(dists), figsize=(3 * len(dists), 3), squeeze=False)
 for level, (ax, p) in enumerate(zip(axes[0], dists)):
@@ -127,7 +128,8 @@ for level, (ax, p) in enumerate(zip(axes[0], dists)):
         ax.plot(p[j], label=f"item {item}", alpha=0.8)
     ax.set_title(f"level {level + 1}"); ax.set_xlabel("codeword")
 axes[0][0].legend(); plt.tight_layout(); plt.show()
-print("items", pair.tolist(), "share SID", codes[pair[0]].tolist() if group.size else "(no collision in this run)")"""),
+print("items", pair.tolist(), f"share the first {shared} of their {codes.shape[1]} codes",
+      codes[pair[0], :shared].tolist(), "(the whole SID)" if shared == codes.shape[1] else "")"""),
     ("md", """## Discriminative ranking (CTR) with the same kind of tokens
 ADC-SID's second downstream task: predict whether a user rates an item above 3. Every
 rating is a row, sorted by time: the first 90 % train, the last 10 % test
@@ -432,10 +434,10 @@ ax[1].bar(range(1, L + 1), top1); ax[1].set(title="argmax = own code", xlabel="l
 ax[2].bar(range(1, L + 1), ent); ax[2].set(title="entropy of p_l (bits)", xlabel="level")
 plt.tight_layout(); plt.show()
 codes = rec.codes_[:, : rec.code_length_]
-_, inv, cnt = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
-inv = inv.ravel()
-group = np.flatnonzero(cnt[inv] > 1)
-pair = group[inv[group] == inv[group[0]]][:2] if group.size else np.array([0, 1])
+order = np.lexsort(codes.T[::-1])  # the two items sharing the longest code prefix
+shared_len = np.cumprod(codes[order][1:] == codes[order][:-1], axis=1).sum(1)
+j = int(np.argmax(shared_len))
+pair, shared = order[[j, j + 1]], int(shared_len[j])
 sub = rec.redistribution(pair)
 fig, axes = plt.subplots(1, L, figsize=(2.6 * L, 2.8), squeeze=False)
 for level, (a, p) in enumerate(zip(axes[0], sub)):
@@ -443,7 +445,8 @@ for level, (a, p) in enumerate(zip(axes[0], sub)):
         a.plot(p[j], label=f"item {item}", alpha=0.8)
     a.set_title(f"level {level + 1}"); a.set_xlabel("codeword")
 axes[0][0].legend(fontsize=7); plt.tight_layout(); plt.show()
-print("items", pair.tolist(), "share SID", codes[pair[0]].tolist() if group.size else "(no collision in this run)")"""),
+print("items", pair.tolist(), f"share the first {shared} of their {codes.shape[1]} codes",
+      codes[pair[0], :shared].tolist(), "(the whole SID)" if shared == codes.shape[1] else "")"""),
 ]
 
 GRID_SEARCH = [
