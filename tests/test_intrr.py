@@ -387,3 +387,14 @@ def test_fusion_on_validation_needs_validation_data(ml_small, codes):
     with pytest.raises(ValueError, match="validation"):
         IntRRRecommender(**TINY, fusion="validation", validation_fraction=0.0).fit(
             ml_small["X_train"], ml_small["y_train"], codes=codes)
+
+
+def test_a_model_fitted_before_the_cold_item_groups_existed_still_predicts(fitted_intrr, ml_small):
+    import copy
+
+    old = copy.deepcopy(fitted_intrr)
+    want = old.predict(ml_small["X_test"][:20])
+    old = copy.deepcopy(fitted_intrr)
+    del old.item_prefix_groups_  # a model pickled by an earlier sksid
+    old.net_.module_._cold_uid_key = None
+    np.testing.assert_array_equal(old.predict(ml_small["X_test"][:20]), want)

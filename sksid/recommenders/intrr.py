@@ -276,18 +276,17 @@ class IntRRRecommender(SIDRecommenderBase):
 
     def _fit_popularity(self, X, y, n_items):
         super()._fit_popularity(X, y, n_items)
-        L = self.code_length_  # prefixes of the tokenizer's codes: every level but the last
-        groups = [np.unique(self.codes_[:, : d + 1], axis=0, return_inverse=True)[1].ravel()
-                  for d in range(L - 1)]
-        self.item_prefix_groups_ = (np.stack(groups, 1).astype(np.int64) if groups
-                                    else np.zeros((n_items, 1), np.int64))
+        self.item_prefix_groups_ = _prefix_groups(self.codes_, self.code_length_)
 
     def _set_cold_items(self, module):
         """Hand the cold items (``item_popularity_ == 0``) and ``cold_uid`` to the module
         (once per setting)."""
         key = (self.cold_uid, module.uid_weight > 0, str(module.sid.device))
         if getattr(module, "_cold_uid_key", None) != key:
-            module.set_cold_items(self.item_popularity_ == 0, self.item_prefix_groups_,
+            groups = getattr(self, "item_prefix_groups_", None)  # absent from models fitted before it
+            if groups is None:
+                groups = _prefix_groups(self.codes_, self.code_length_)
+            module.set_cold_items(self.item_popularity_ == 0, groups,
                                   self.cold_uid if module.uid_weight > 0 else "uid")
             module._cold_uid_key = key
 
@@ -384,3 +383,11 @@ class IntRRRecommender(SIDRecommenderBase):
         with eval_mode(self.net_.module_) as module, torch.no_grad():
             probs = module.redistribution(torch.as_tensor(items, device=self.device_))
         return [p.cpu().numpy() for p in probs]
+
+
+def _prefix_groups(codes, code_length):
+    """(n_items, D) group ids of every item's code prefixes of length 1 .. code_length - 1
+    (the tokenizer's codes, every level but the last; one column of zeros for 1-level codes)."""
+    groups = [np.unique(codes[:, : d + 1], axis=0, return_inverse=True)[1].ravel()
+              for d in range(code_length - 1)]
+    return np.stack(groups, 1).astype(np.int64) if groups else np.zeros((codes.shape[0], 1), np.int64)
