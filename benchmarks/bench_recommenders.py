@@ -240,12 +240,12 @@ def behaviour_model(ctx, seed):
         path.with_suffix(".json").write_text(json.dumps({"fit_s": fit_s}))
         return sas, fit_s
     stage(f"fitting SASRec seed {seed} (the behaviour model the tokenizers quantise; cached in {path.parent})")
-    t0 = time.perf_counter()
     kw = stopping_kwargs(ctx, "sasrec")
     sas = SASRecRecommender(device=ctx["device"], random_state=seed, verbose=ctx["verbose"], **kw,
                             **{"max_len": ctx["history"], **behaviour_settings(ctx)})
-    sas.fit(split.X_train, split.y_train, eval_set=(split.X_valid, split.y_valid))
-    fit_s = time.perf_counter() - t0
+    # checkpointed like the rows: an interrupted sitting continues from its last epoch
+    fit_s, _ = fit_resumable(sas, path.parent / "checkpoint_behaviour", split.X_train, split.y_train,
+                             eval_set=(split.X_valid, split.y_valid))
     joblib.dump(sas, path)
     path.with_suffix(".json").write_text(json.dumps({"fit_s": fit_s}))
     return sas, fit_s
