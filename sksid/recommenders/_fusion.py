@@ -46,6 +46,7 @@ def fusion_search(est, valid, k=10):
 
     def gains(it, ln, tg):
         h = module.user_state(it, ln).float()
+        d = torch.as_tensor(discount[:k], dtype=torch.float32, device=h.device)
         base = module.exact_scores(h, est._exact_budget, uid_scale=0.0)  # the levels' sum
         uid = module.item_bonus(h)  # μ_train · log p_uid, or None
         pop = log_pop.to(h.device)
@@ -61,7 +62,6 @@ def fusion_search(est, valid, k=10):
                     s = s.masked_fill(seen, float("-inf"))
                 top = s.topk(k, dim=1).indices
                 hit = top == tg.unsqueeze(1)
-                d = torch.as_tensor(discount[:k], dtype=torch.float32, device=h.device)
                 out.append((hit.float() * d).sum(1))
         return torch.stack(out, 1)
 

@@ -299,13 +299,12 @@ class IntRRRecommender(SIDRecommenderBase):
             return module.rank_exact(items, lengths, k, self._exact_budget, **kw)
         return module.rank(items, lengths, k, self._search_width(module, k), **kw)
 
-    def _decoding_kwargs(self, module, device, uid_weight=None, penalty=None):
-        """``uid_scale`` / ``item_offset`` of the module's decoding for ``decoding_weights_``
-        (or the given ``uid_weight`` / ``penalty``)."""
+    def _decoding_kwargs(self, module, device):
+        """``uid_scale`` / ``item_offset`` of the module's decoding: ``decoding_weights_``
+        with ``fusion="validation"``, else the parameters."""
         w = getattr(self, "decoding_weights_", None) if self.fusion == "validation" else None
         w = w or {"uid_weight": float(self.uid_weight), "popularity_penalty": float(self.popularity_penalty)}
-        mu = w["uid_weight"] if uid_weight is None else uid_weight
-        beta = w["popularity_penalty"] if penalty is None else penalty
+        mu, beta = w["uid_weight"], w["popularity_penalty"]
         scale = mu / module.uid_weight if module.uid_weight > 0 else 0.0
         offset = None
         if beta:
